@@ -1,0 +1,67 @@
+/*
+ * arena.h -- a size-class allocator over a range of a shared segment.
+ *
+ * The arena hands out offsets, never pointers, and keeps all its bookkeeping
+ * in daemon-private memory: a client that scribbles over shared memory cannot
+ * corrupt it. The range is cut into regions of GCD_ARENA_REGION units; a
+ * region serves one size class (a bitmap marks its used blocks), and a request
+ * larger than a quarter region takes a run of whole regions. A region's backing
+ * is reserved (reserve callback) before any block of it is handed out; a run
+ * or a small-class region that falls empty is released (release callback).
+ *
+ * Units: the arena counts in units (bytes for payloads, slots for slot arrays);
+ * the callbacks receive unit offsets and lengths and scale them themselves.
+ *
+ * Threading: loop thread only.
+ */
+#ifndef GCD_ARENA_H
+#define GCD_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GCD_ARENA_REGION_SHIFT 16 /* 64 Ki units a region */
+
+typedef struct gcd_arena_region gcd_arena_region; /* private to arena.c */
+
+typedef struct gcd_arena_ops {
+  void *ctx;
+  int (*reserve)(void *ctx, uint64_t off, uint64_t len);  /* 0 or GC_ENOMEM */
+  void (*release)(void *ctx, uint64_t off, uint64_t len);
+} gcd_arena_ops;
+
+typedef struct gcd_arena {
+  uint64_t base;           /* first unit of the range (offset 0 is never handed out) */
+  uint64_t size;           /* units in the range */
+  gcd_arena_ops ops;
+  gcd_arena_region *regions;
+  uint64_t nregions;
+  uint64_t used;           /* units handed out, rounded to size classes */
+  void *classes;           /* private per-class lists */
+} gcd_arena;
+
+/** Sets up an arena over [base, base+size) units. 0 or GC_ENOMEM (private memory). */
+int gcd_arena_init(gcd_arena *a, uint64_t base, uint64_t size, const gcd_arena_ops *ops);
+
+void gcd_arena_destroy(gcd_arena *a);
+
+/**
+ * Hands out n >= 1 units; *off receives the first. Never returns a unit that
+ * is already handed out. GC_ETOOBIG if n could never fit, GC_ENOMEM if it
+ * does not fit now (or backing could not be reserved).
+ */
+int gcd_arena_alloc(gcd_arena *a, uint64_t n, uint64_t *off);
+
+/** Takes back a block from gcd_arena_alloc(a, n, ...). */
+void gcd_arena_free(gcd_arena *a, uint64_t off, uint64_t n);
+
+/** The units a request of n really takes (its size class). */
+uint64_t gcd_arena_block_size(const gcd_arena *a, uint64_t n);
+
+/** 1 if [off, n) is exactly one block handed out for a request of n, else 0. */
+int gcd_arena_owns(const gcd_arena *a, uint64_t off, uint64_t n);
+
+/** Checks internal consistency (bitmaps against counts, lists against states). 0 or GC_ECORRUPT with msg. */
+int gcd_arena_verify(const gcd_arena *a, char *msg, size_t len);
+
+#endif /* GCD_ARENA_H */

@@ -1,0 +1,123 @@
+/*
+ * heap.h -- the object heap: object table, handles, reference counts, frees.
+ *
+ * Owns the two shared segments (through shm.h) and the two arenas (payload
+ * bytes in the data segment, slot arrays in the meta segment). Knows nothing
+ * of sessions, names, the wire or libuv: callers pass it handles and counts.
+ *
+ * Threading: every function here is called from the loop thread only, unless
+ * it says otherwise.
+ */
+#ifndef GCD_HEAP_H
+#define GCD_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "gcd_layout.h"
+#include "shm.h"
+
+typedef struct gcd_heap_config {
+  uint64_t data_size;   /* payload capacity in bytes (--heap-size) */
+  uint64_t max_objects; /* 0: data_size / 64, clamped to [1024, 2^31] */
+  uint64_t slots_cap;   /* 0: data_size / 32 slots, at least 4096 */
+} gcd_heap_config;
+
+typedef struct gcd_heap_stats {
+  uint64_t objects;      /* live objects */
+  uint64_t bytes_used;   /* data arena bytes handed out (size classes) */
+  uint64_t bytes_total;  /* data segment capacity */
+  uint64_t slots_used;   /* slot arena slots handed out (size classes) */
+  uint64_t slots_total;  /* slot arena capacity */
+  uint64_t allocs;       /* objects allocated since start */
+  uint64_t frees;        /* objects freed since start */
+  uint64_t table_cap;    /* table entries, entry 0 included */
+  uint64_t table_hwm;    /* entries ever used, entry 0 included */
+} gcd_heap_stats;
+
+/* A heap. Fields are private to heap.c; the struct is visible so that callers
+ * (and tests) can embed it. */
+typedef struct gcd_heap {
+  gcd_shm meta;                /* meta segment: header, table, slot arena */
+  gcd_shm data;                /* data segment: payloads */
+  gcd_meta_header *hdr;        /* == meta.base */
+  gcd_obj *table;              /* table_cap entries */
+  _Atomic uint64_t *slots;     /* slot arena */
+  gcd_arena data_arena;        /* byte offsets in data */
+  gcd_arena slot_arena;        /* slot indexes in slots (unit: one slot) */
+  uint64_t table_cap;
+  uint64_t table_hwm;          /* next never-used index */
+  uint64_t table_reserved;     /* entries whose backing is reserved */
+  uint32_t free_head;          /* free-entry list through obj.slots, 0 = empty */
+  uint64_t objects, allocs, frees;
+  uint32_t *work;              /* worklist of indexes for iterative frees */
+  size_t work_len, work_cap;
+} gcd_heap;
+
+/** Creates both segments sized from cfg and empties the heap. 0 or GC_E*. */
+int gcd_heap_init(gcd_heap *h, const gcd_heap_config *cfg);
+
+/** Unmaps and closes the segments; frees private memory. */
+void gcd_heap_destroy(gcd_heap *h);
+
+/**
+ * Allocates an object of nslots null slots and nbytes zeroed payload; its
+ * count is 1, owned by the caller. Errors: GC_EINVAL (both sizes 0),
+ * GC_ETOOBIG (larger than the heap could ever hold), GC_ENOMEM (full now).
+ */
+int gcd_heap_alloc(gcd_heap *h, uint32_t nslots, uint64_t nbytes, uint32_t type,
+                   uint64_t *handle);
+
+/**
+ * Maps a handle to its table index. 0, or GC_EBADHANDLE (null, index out of
+ * range, or a generation never handed out), or GC_ESTALE (object freed).
+ */
+int gcd_heap_resolve(const gcd_heap *h, uint64_t handle, uint32_t *index);
+
+/** The entry at a resolved index. */
+static inline gcd_obj *gcd_heap_obj(const gcd_heap *h, uint32_t index) {
+  return &h->table[index];
+}
+
+/** The live object's handle. */
+uint64_t gcd_heap_handle(const gcd_heap *h, uint32_t index);
+
+/** Adds one reference to a live object. */
+void gcd_heap_incref(gcd_heap *h, uint32_t index);
+
+/**
+ * Drops one reference from a live object. At zero the object is freed and
+ * the objects its slots reference are released in turn, with an explicit
+ * worklist (a chain of any length uses no stack). Returns the number of
+ * objects freed.
+ */
+uint64_t gcd_heap_decref(gcd_heap *h, uint32_t index);
+
+/**
+ * Stores target (0 clears) in slot of obj; the target gains a reference and
+ * the previous occupant loses one (possibly freeing it). Errors:
+ * GC_EBADHANDLE/GC_ESTALE for obj or target, GC_ERANGE for the slot.
+ */
+int gcd_heap_set_ref(gcd_heap *h, uint64_t obj, uint32_t slot, uint64_t target);
+
+/** Reads slot of obj. Errors as gcd_heap_set_ref(). */
+int gcd_heap_get_ref(const gcd_heap *h, uint64_t obj, uint32_t slot,
+                     uint64_t *out);
+
+/** The live object's reference count. */
+uint64_t gcd_heap_refcount(const gcd_heap *h, uint32_t index);
+
+/** Fills *out. */
+void gcd_heap_stats_get(const gcd_heap *h, gcd_heap_stats *out);
+
+/**
+ * Checks every invariant of gcd_layout.h and of both arenas. external, if not
+ * NULL, holds table_cap counts: the references to each index from outside the
+ * heap (client retains + named roots); NULL means none. Returns 0, or
+ * GC_ECORRUPT with the first problem described in msg (len bytes).
+ */
+int gcd_heap_verify(const gcd_heap *h, const uint64_t *external, char *msg,
+                    size_t len);
+
+#endif /* GCD_HEAP_H */

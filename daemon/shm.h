@@ -1,0 +1,46 @@
+/*
+ * shm.h -- shared-memory segments: memfd, mmap, backing reservation.
+ *
+ * The only file of the daemon that calls memfd_create, mmap, fallocate or
+ * munmap is shm.c. A segment is sparse: pages cost memory only once reserved.
+ * Callers reserve backing (fallocate) for a range before handing any of it
+ * out, so that a client touching it can never take SIGBUS, and punch holes
+ * into ranges that fall empty so that memory goes back to the system.
+ *
+ * Threading: any thread; a segment's ranges are owned by whoever reserved them.
+ */
+#ifndef GCD_SHM_H
+#define GCD_SHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gcd_shm {
+  int fd;          /* memfd; -1 when closed */
+  void *base;      /* read-write mapping of [0, size) */
+  uint64_t size;   /* bytes */
+} gcd_shm;
+
+/** Creates a memfd of size bytes named name and maps it. 0 or GC_ENOMEM/GC_EIO. */
+int gcd_shm_create(gcd_shm *s, const char *name, uint64_t size);
+
+/** Unmaps and closes; safe on a zeroed or already closed segment. */
+void gcd_shm_destroy(gcd_shm *s);
+
+/**
+ * Reserves backing for [off, off+len) (page-aligned outward). 0, or GC_ENOMEM
+ * when the system cannot back it (the caller answers "heap full").
+ */
+int gcd_shm_reserve(gcd_shm *s, uint64_t off, uint64_t len);
+
+/** Returns the pages wholly inside [off, off+len) to the system (zeroed). */
+void gcd_shm_release(gcd_shm *s, uint64_t off, uint64_t len);
+
+/** The system page size. */
+uint64_t gcd_shm_page_size(void);
+
+/* Test seam: the next n reservations fail with GC_ENOMEM after `after`
+ * successful ones (after = -1 disables). Not thread-safe; tests only. */
+void gcd_shm_fail_reserve(long after);
+
+#endif /* GCD_SHM_H */
