@@ -114,6 +114,18 @@ static int injected_failure(void) {
   return 0;
 }
 
+/* Maps the freshly backed pages into the daemon's page tables in one call
+ * rather than one fault per page on first touch (zeroing a payload, filling
+ * the table). Only a speed-up: kernels without MADV_POPULATE_WRITE say
+ * EINVAL, and the pages then fault in as usual. */
+static void populate(gcd_shm *s, uint64_t off, uint64_t len) {
+#ifdef MADV_POPULATE_WRITE
+  (void)madvise((char *)s->base + off, len, MADV_POPULATE_WRITE);
+#else
+  (void)s, (void)off, (void)len;
+#endif
+}
+
 /* Any thread. fallocate(mode 0) allocates the pages now, so a later first
  * touch cannot fail; already backed pages in the range cost nothing more. */
 int gcd_shm_reserve(gcd_shm *s, uint64_t off, uint64_t len) {
@@ -131,6 +143,7 @@ int gcd_shm_reserve(gcd_shm *s, uint64_t off, uint64_t len) {
     if (errno != EINTR)
       return map_errno(errno);
   }
+  populate(s, start, end - start);
   return 0;
 }
 
