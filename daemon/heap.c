@@ -259,38 +259,51 @@ static int alloc_check(const gcd_heap *h, uint32_t nslots, uint64_t nbytes) {
   return 0;
 }
 
-/* Loop thread. Blocks first, entry last: a too-big request answers
- * GC_ETOOBIG even when the table is full. */
-int gcd_heap_alloc(gcd_heap *h, uint32_t nslots, uint64_t nbytes, uint32_t type,
-                   uint64_t *handle) {
-  uint64_t soff, doff;
-  uint32_t i;
-  gcd_obj *o;
-  int err;
+/* Gives back the blocks of blocks_take() when no entry can hold them. */
+static void blocks_put(gcd_heap *h, uint64_t soff, uint32_t nslots,
+                       uint64_t doff, uint64_t nbytes) {
+  if (nslots > 0)
+    gcd_arena_free(&h->slot_arena, soff, nslots);
+  if (nbytes > 0)
+    gcd_arena_free(&h->data_arena, doff, payload_units(nbytes));
+}
 
-  if ((err = alloc_check(h, nslots, nbytes)) != 0 ||
-      (err = blocks_take(h, nslots, nbytes, &soff, &doff)) != 0)
-    return err;
-  if ((err = entry_take(h, &i)) != 0) {
-    if (nslots > 0)
-      gcd_arena_free(&h->slot_arena, soff, nslots);
-    if (nbytes > 0)
-      gcd_arena_free(&h->data_arena, doff, payload_units(nbytes));
-    return err;
-  }
-  blocks_clear(h, soff, nslots, doff, nbytes);
-  o = &h->table[i];
+/* Fills entry i for a new object and publishes it: flags are stored last
+ * with release, so a reader that loads them with acquire and sees LIVE also
+ * sees every field before. Collector bits (8 and up) start clear. */
+static void entry_publish(gcd_heap *h, uint32_t i, uint32_t type,
+                          uint32_t nslots, uint64_t soff, uint64_t doff,
+                          uint64_t nbytes) {
+  gcd_obj *o = &h->table[i];
+
   o->type = type;
   o->nslots = nslots;
   o->slots = soff;
   o->data_off = doff;
   o->nbytes = nbytes;
   atomic_store_explicit(&o->refcount, 1, RELAXED);
-  /* Published last: a reader that loads flags with acquire and sees LIVE
-   * sees every field above. Collector bits (8 and up) start clear. */
   atomic_store_explicit(&o->flags,
                         nslots > 0 ? GCD_OBJ_LIVE | GCD_OBJ_TRACKED : GCD_OBJ_LIVE,
                         RELEASE);
+}
+
+/* Loop thread. Blocks first, entry last: a too-big request answers
+ * GC_ETOOBIG even when the table is full. */
+int gcd_heap_alloc(gcd_heap *h, uint32_t nslots, uint64_t nbytes, uint32_t type,
+                   uint64_t *handle) {
+  uint64_t soff, doff;
+  uint32_t i;
+  int err;
+
+  if ((err = alloc_check(h, nslots, nbytes)) != 0 ||
+      (err = blocks_take(h, nslots, nbytes, &soff, &doff)) != 0)
+    return err;
+  if ((err = entry_take(h, &i)) != 0) {
+    blocks_put(h, soff, nslots, doff, nbytes);
+    return err;
+  }
+  blocks_clear(h, soff, nslots, doff, nbytes);
+  entry_publish(h, i, type, nslots, soff, doff, nbytes);
   h->objects++;
   h->allocs++;
   *handle = gcd_heap_handle(h, i);
