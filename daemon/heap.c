@@ -582,7 +582,9 @@ static int verify_entry(vstate *v, uint32_t i) {
     return FAIL("entry %u: gen 0", i);
   if (!(atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE))
     return 0;
-  v->live++;
+  if (++v->live > v->h->objects) /* and the block lists would overflow */
+    return FAIL("heap: more live entries than the %" PRIu64 " objects counted",
+                v->h->objects);
   if ((err = verify_blocks(v, i)) != 0)
     return err;
   return verify_slots(v, i);
@@ -687,8 +689,8 @@ int gcd_heap_verify(const gcd_heap *h, const uint64_t *external, char *msg,
   int err = GC_ENOMEM;
 
   v.counts = calloc(h->table_hwm, sizeof *v.counts);
-  v.sblocks = malloc(h->table_hwm * sizeof *v.sblocks);
-  v.dblocks = malloc(h->table_hwm * sizeof *v.dblocks);
+  v.sblocks = malloc((h->objects + 1) * sizeof *v.sblocks);
+  v.dblocks = malloc((h->objects + 1) * sizeof *v.dblocks);
   if (v.counts == NULL || v.sblocks == NULL || v.dblocks == NULL)
     snprintf(msg, len, "verify: out of private memory");
   else

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -95,13 +96,17 @@ void gcd_shm_destroy(gcd_shm *s) {
   s->size = 0;
 }
 
-/* Any thread. Cached: sysconf is not free and the answer never changes. */
+/* Any thread. Cached: sysconf is not free and the answer never changes;
+ * relaxed atomics, as two threads may race to fill the cache. */
 uint64_t gcd_shm_page_size(void) {
-  static uint64_t page;
+  static _Atomic uint64_t page;
+  uint64_t p = atomic_load_explicit(&page, memory_order_relaxed);
 
-  if (page == 0)
-    page = (uint64_t)sysconf(_SC_PAGESIZE);
-  return page;
+  if (p == 0) {
+    p = (uint64_t)sysconf(_SC_PAGESIZE);
+    atomic_store_explicit(&page, p, memory_order_relaxed);
+  }
+  return p;
 }
 
 /* Consumes one reservation from the fault-injection budget; 1 = fail it. */

@@ -601,7 +601,10 @@ static void test_heap_verify_catches_shared_or_foreign_blocks(void **state) {
   f->h.objects++;
   assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
   assert_non_null(strstr(msg, "2 live objects, counter says 3"));
-  f->h.objects--;
+  f->h.objects -= 2;
+  assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
+  assert_non_null(strstr(msg, "more live entries than the 1 objects counted"));
+  f->h.objects++;
   assert_heap_ok(f);
 }
 
