@@ -67,8 +67,9 @@ void gcd_heap_destroy(gcd_heap *h);
 
 /**
  * Allocates an object of nslots null slots and nbytes zeroed payload (16-byte
- * aligned in the data segment); its count is 1, owned by the caller. Errors: GC_EINVAL (both sizes 0),
- * GC_ETOOBIG (larger than the heap could ever hold), GC_ENOMEM (full now).
+ * aligned in the data segment); its count is 1, owned by the caller. Errors:
+ * GC_EINVAL (both sizes 0), GC_ETOOBIG (larger than the heap could ever
+ * hold), GC_ENOMEM (full now).
  */
 int gcd_heap_alloc(gcd_heap *h, uint32_t nslots, uint64_t nbytes, uint32_t type,
                    uint64_t *handle);
