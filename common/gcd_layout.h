@@ -86,10 +86,10 @@ typedef struct gcd_meta_header {
   uint64_t slots_cap;      /* slots in the slot arena */
 } gcd_meta_header;
 
-_Static_assert(sizeof(gcd_meta_header) == 80, "gcd_meta_header is shared");
+_Static_assert(sizeof(gcd_meta_header) == 72, "gcd_meta_header is shared");
 _Static_assert(offsetof(gcd_meta_header, layout_version) == 8, "layout");
 _Static_assert(offsetof(gcd_meta_header, meta_size) == 24, "layout");
-_Static_assert(offsetof(gcd_meta_header, slots_cap) == 72, "layout");
+_Static_assert(offsetof(gcd_meta_header, slots_cap) == 64, "layout");
 _Static_assert(sizeof(gcd_meta_header) <= GCD_META_HEADER_SIZE, "layout");
 
 /* Handles. */

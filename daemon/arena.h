@@ -23,6 +23,7 @@
 #define GCD_ARENA_REGION_SHIFT 16 /* 64 Ki units a region */
 
 typedef struct gcd_arena_region gcd_arena_region; /* private to arena.c */
+typedef struct gcd_arena_class gcd_arena_class;   /* private to arena.c */
 
 typedef struct gcd_arena_ops {
   void *ctx;
@@ -37,10 +38,13 @@ typedef struct gcd_arena {
   gcd_arena_region *regions;
   uint64_t nregions;
   uint64_t used;           /* units handed out, rounded to size classes */
-  void *classes;           /* private per-class lists */
+  gcd_arena_class *classes; /* private per-class lists */
+  uint64_t *freemap;       /* private: bit r set = region r is unassigned */
+  uint64_t free_hint;      /* private: no unassigned region below word free_hint */
 } gcd_arena;
 
-/** Sets up an arena over [base, base+size) units. 0 or GC_ENOMEM (private memory). */
+/** Sets up an arena over [base, base+size) units. 0 or GC_ENOMEM (private
+ * memory), GC_EINVAL for an empty or unaddressably large range. */
 int gcd_arena_init(gcd_arena *a, uint64_t base, uint64_t size, const gcd_arena_ops *ops);
 
 void gcd_arena_destroy(gcd_arena *a);

@@ -37,7 +37,13 @@ typedef struct gcd_heap_stats {
 } gcd_heap_stats;
 
 /* A heap. Fields are private to heap.c; the struct is visible so that callers
- * (and tests) can embed it. */
+ * (and tests) can embed it. It must not move after gcd_heap_init(): the
+ * arenas' callbacks hold its address.
+ *
+ * Iterative frees need no worklist memory: an object whose count reaches
+ * zero is unlinked at once (handles stale, payload returned) and, while its
+ * slots still wait to be released, chained through its dead entry's
+ * data_off field; so freeing any graph can neither recurse nor fail. */
 typedef struct gcd_heap {
   gcd_shm meta;                /* meta segment: header, table, slot arena */
   gcd_shm data;                /* data segment: payloads */
@@ -51,8 +57,6 @@ typedef struct gcd_heap {
   uint64_t table_reserved;     /* entries whose backing is reserved */
   uint32_t free_head;          /* free-entry list through obj.slots, 0 = empty */
   uint64_t objects, allocs, frees;
-  uint32_t *work;              /* worklist of indexes for iterative frees */
-  size_t work_len, work_cap;
 } gcd_heap;
 
 /** Creates both segments sized from cfg and empties the heap. 0 or GC_E*. */
@@ -62,9 +66,10 @@ int gcd_heap_init(gcd_heap *h, const gcd_heap_config *cfg);
 void gcd_heap_destroy(gcd_heap *h);
 
 /**
- * Allocates an object of nslots null slots and nbytes zeroed payload; its
- * count is 1, owned by the caller. Errors: GC_EINVAL (both sizes 0),
- * GC_ETOOBIG (larger than the heap could ever hold), GC_ENOMEM (full now).
+ * Allocates an object of nslots null slots and nbytes zeroed payload (16-byte
+ * aligned in the data segment); its count is 1, owned by the caller. Errors:
+ * GC_EINVAL (both sizes 0), GC_ETOOBIG (larger than the heap could ever
+ * hold), GC_ENOMEM (full now).
  */
 int gcd_heap_alloc(gcd_heap *h, uint32_t nslots, uint64_t nbytes, uint32_t type,
                    uint64_t *handle);

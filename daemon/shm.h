@@ -21,7 +21,8 @@ typedef struct gcd_shm {
   uint64_t size;   /* bytes */
 } gcd_shm;
 
-/** Creates a memfd of size bytes named name and maps it. 0 or GC_ENOMEM/GC_EIO. */
+/** Creates a memfd of size bytes named name and maps it. 0 or GC_ENOMEM/GC_EIO
+ * (GC_EINVAL for size 0). On failure *s is closed (fd -1, base NULL). */
 int gcd_shm_create(gcd_shm *s, const char *name, uint64_t size);
 
 /** Unmaps and closes; safe on a zeroed or already closed segment. */
@@ -39,8 +40,9 @@ void gcd_shm_release(gcd_shm *s, uint64_t off, uint64_t len);
 /** The system page size. */
 uint64_t gcd_shm_page_size(void);
 
-/* Test seam: the next n reservations fail with GC_ENOMEM after `after`
- * successful ones (after = -1 disables). Not thread-safe; tests only. */
+/* Test seam: after `after` more successful reservations, every further one
+ * fails with GC_ENOMEM until called again with -1 (which disables it).
+ * Not thread-safe; tests only. */
 void gcd_shm_fail_reserve(long after);
 
 #endif /* GCD_SHM_H */

@@ -1,0 +1,704 @@
+/*
+ * heap.c -- the object heap: segments, object table, handles, reference
+ * counts and frees, and the verifier of the layout's invariants I1-I5.
+ *
+ * Owns: the meta header, every table entry and every slot word (through the
+ * two arenas it owns: payload bytes in the data segment, slot arrays in the
+ * meta segment). Must not touch: payload contents, except to zero a new
+ * object's payload; sessions, names and the wire (callers pass handles and
+ * counts); the OS (segments come from shm.c only).
+ *
+ * Clients read table entries concurrently through a read-only mapping, and
+ * later a collector thread will too: gen, flags, refcount and slot words are
+ * C11 atomics; an entry is filled first and published by release stores of
+ * gen and flags last.
+ *
+ * Threading: loop thread only, unless a function says otherwise.
+ */
+#include "heap.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcclient.h"
+
+#define PAYLOAD_ALIGN 16     /* payloads start 16-byte aligned */
+#define TABLE_CHUNK 16384u   /* entries whose backing is reserved at a time */
+#define MAX_OBJECTS ((uint64_t)1 << 31)
+
+#define RELAXED memory_order_relaxed
+#define RELEASE memory_order_release
+
+/* Data-arena units (bytes) a payload of nbytes takes before size classes. */
+static uint64_t payload_units(uint64_t nbytes) {
+  return (nbytes + PAYLOAD_ALIGN - 1) & ~(uint64_t)(PAYLOAD_ALIGN - 1);
+}
+
+static uint64_t round_up(uint64_t x, uint64_t to) {
+  return (x + to - 1) / to * to;
+}
+
+/* ------------------------------------------------------ arena callbacks */
+
+/* The slot arena counts slots; the meta segment counts bytes from 0. */
+static uint64_t slots_byte_off(const gcd_heap *h, uint64_t slot) {
+  return (uint64_t)((char *)&h->slots[slot] - (char *)h->meta.base);
+}
+
+static int slots_reserve(void *ctx, uint64_t off, uint64_t len) {
+  gcd_heap *h = ctx;
+  return gcd_shm_reserve(&h->meta, slots_byte_off(h, off), len * sizeof *h->slots);
+}
+
+static void slots_release(void *ctx, uint64_t off, uint64_t len) {
+  gcd_heap *h = ctx;
+  gcd_shm_release(&h->meta, slots_byte_off(h, off), len * sizeof *h->slots);
+}
+
+static int data_reserve(void *ctx, uint64_t off, uint64_t len) {
+  gcd_heap *h = ctx;
+  return gcd_shm_reserve(&h->data, off, len);
+}
+
+static void data_release(void *ctx, uint64_t off, uint64_t len) {
+  gcd_heap *h = ctx;
+  gcd_shm_release(&h->data, off, len);
+}
+
+/* --------------------------------------------------------------- init */
+
+/* Fills in the meta header's geometry from cfg and the page size; the
+ * defaults are those documented in heap.h. GC_EINVAL for impossible sizes. */
+static int layout_plan(const gcd_heap_config *cfg, gcd_meta_header *m) {
+  uint64_t page = gcd_shm_page_size();
+  uint64_t objs = cfg->max_objects, slots = cfg->slots_cap;
+
+  if (cfg->data_size == 0 || cfg->data_size > (UINT64_MAX >> 2))
+    return GC_EINVAL;
+  if (objs == 0)
+    objs = cfg->data_size / 64 < 1024 ? 1024 : cfg->data_size / 64;
+  if (objs > MAX_OBJECTS)
+    objs = cfg->max_objects == 0 ? MAX_OBJECTS : 0;
+  if (slots == 0)
+    slots = cfg->data_size / 32 < 4096 ? 4096 : cfg->data_size / 32;
+  if (objs == 0 || slots > (UINT64_MAX >> 5))
+    return GC_EINVAL;
+  *m = (gcd_meta_header){.layout_version = GCD_LAYOUT_VERSION,
+                         .header_size = sizeof *m, .obj_size = sizeof(gcd_obj)};
+  memcpy(m->magic, GCD_META_MAGIC, sizeof m->magic);
+  m->data_size = round_up(cfg->data_size, page);
+  m->table_cap = objs + 1; /* entry 0 is never used */
+  m->table_off = round_up(GCD_META_HEADER_SIZE, page);
+  m->slots_cap = slots;
+  m->slots_off = round_up(m->table_off + m->table_cap * sizeof(gcd_obj), page);
+  m->meta_size = round_up(m->slots_off + slots * sizeof(uint64_t), page);
+  return 0;
+}
+
+/* Backs the header page and writes the header there: the first thing a
+ * client checks after mapping the segment. */
+static int header_write(gcd_heap *h, const gcd_meta_header *m) {
+  int err = gcd_shm_reserve(&h->meta, 0, m->table_off);
+
+  if (err != 0)
+    return err;
+  h->hdr = h->meta.base;
+  memcpy(h->hdr, m, sizeof *m);
+  h->table = (gcd_obj *)((char *)h->meta.base + m->table_off);
+  h->slots = (_Atomic uint64_t *)((char *)h->meta.base + m->slots_off);
+  h->table_cap = m->table_cap;
+  h->table_hwm = 1;
+  return 0;
+}
+
+/* Both arenas start at unit 0, which they never hand out: slots == 0 and
+ * data_off == 0 in an entry mean "none". */
+static int arenas_init(gcd_heap *h, const gcd_meta_header *m) {
+  gcd_arena_ops slot_ops = {h, slots_reserve, slots_release};
+  gcd_arena_ops data_ops = {h, data_reserve, data_release};
+  int err = gcd_arena_init(&h->slot_arena, 0, m->slots_cap, &slot_ops);
+
+  if (err != 0)
+    return err;
+  err = gcd_arena_init(&h->data_arena, 0, m->data_size, &data_ops);
+  if (err != 0)
+    gcd_arena_destroy(&h->slot_arena);
+  return err;
+}
+
+/* Loop thread, at start-up. A goto ladder: each step undone in reverse. */
+int gcd_heap_init(gcd_heap *h, const gcd_heap_config *cfg) {
+  gcd_meta_header m;
+  int err;
+
+  memset(h, 0, sizeof *h);
+  h->meta.fd = h->data.fd = -1;
+  if ((err = layout_plan(cfg, &m)) != 0)
+    return err;
+  if ((err = gcd_shm_create(&h->meta, "gcd-meta", m.meta_size)) != 0)
+    return err;
+  if ((err = gcd_shm_create(&h->data, "gcd-data", m.data_size)) != 0)
+    goto fail_data;
+  if ((err = header_write(h, &m)) != 0)
+    goto fail_header;
+  if ((err = arenas_init(h, &m)) != 0)
+    goto fail_header;
+  return 0;
+
+fail_header:
+  gcd_shm_destroy(&h->data);
+fail_data:
+  gcd_shm_destroy(&h->meta);
+  return err;
+}
+
+/* Loop thread, at shutdown (the collector stopped). */
+void gcd_heap_destroy(gcd_heap *h) {
+  gcd_arena_destroy(&h->data_arena);
+  gcd_arena_destroy(&h->slot_arena);
+  gcd_shm_destroy(&h->data);
+  gcd_shm_destroy(&h->meta);
+  h->hdr = NULL;
+  h->table = NULL;
+  h->slots = NULL;
+}
+
+/* ------------------------------------------------------- table entries */
+
+/* Backs the next chunk of never-used entries; the table is sparse until its
+ * high-water mark reaches a chunk, so a client reading an entry below the
+ * mark never touches an unbacked page. */
+static int table_grow(gcd_heap *h) {
+  uint64_t n = h->table_cap - h->table_reserved;
+  gcd_obj *first = &h->table[h->table_reserved];
+  int err;
+
+  if (n > TABLE_CHUNK)
+    n = TABLE_CHUNK;
+  err = gcd_shm_reserve(&h->meta, (uint64_t)((char *)first - (char *)h->meta.base),
+                        n * sizeof(gcd_obj));
+  if (err == 0)
+    h->table_reserved += n;
+  return err;
+}
+
+/* A free entry: the most recently freed one, or a never-used one (whose
+ * first gen is 1). GC_ENOMEM when the table is full or cannot be backed. */
+static int entry_take(gcd_heap *h, uint32_t *index) {
+  gcd_obj *o;
+  int err;
+
+  if (h->free_head != 0) {
+    *index = h->free_head;
+    h->free_head = (uint32_t)h->table[*index].slots;
+    return 0;
+  }
+  if (h->table_hwm == h->table_cap)
+    return GC_ENOMEM;
+  if (h->table_hwm >= h->table_reserved && (err = table_grow(h)) != 0)
+    return err;
+  *index = (uint32_t)h->table_hwm++;
+  o = &h->table[*index];
+  atomic_store_explicit(&o->gen, 1, RELEASE);
+  return 0;
+}
+
+/* Empties an unlinked entry and pushes it on the free list. Its gen is
+ * already the next one it will hand out (I5). */
+static void entry_put(gcd_heap *h, uint32_t index) {
+  gcd_obj *o = &h->table[index];
+
+  o->type = 0;
+  o->nslots = 0;
+  o->data_off = 0;
+  o->nbytes = 0;
+  o->slots = h->free_head;
+  h->free_head = index;
+}
+
+/* ---------------------------------------------------------- allocation */
+
+/* The slot array and payload blocks of a new object; on failure nothing
+ * stays taken. 0 units means none (offset 0). */
+static int blocks_take(gcd_heap *h, uint32_t nslots, uint64_t nbytes,
+                       uint64_t *soff, uint64_t *doff) {
+  int err;
+
+  *soff = *doff = 0;
+  if (nslots > 0 && (err = gcd_arena_alloc(&h->slot_arena, nslots, soff)) != 0)
+    return err;
+  if (nbytes > 0 &&
+      (err = gcd_arena_alloc(&h->data_arena, payload_units(nbytes), doff)) != 0) {
+    if (nslots > 0)
+      gcd_arena_free(&h->slot_arena, *soff, nslots);
+    return err;
+  }
+  return 0;
+}
+
+/* Zeroes a new object's slots and payload: reused memory must not show a
+ * new owner what a previous object (perhaps another client's) left there. */
+static void blocks_clear(gcd_heap *h, uint64_t soff, uint32_t nslots,
+                         uint64_t doff, uint64_t nbytes) {
+  for (uint32_t k = 0; k < nslots; k++)
+    atomic_store_explicit(&h->slots[soff + k], 0, RELAXED);
+  if (nbytes > 0)
+    memset((char *)h->data.base + doff, 0, payload_units(nbytes));
+}
+
+/* Sizes refused before anything is taken; the arenas refuse the rest of
+ * what could never fit (GC_ETOOBIG) themselves. */
+static int alloc_check(const gcd_heap *h, uint32_t nslots, uint64_t nbytes) {
+  if (nslots == 0 && nbytes == 0)
+    return GC_EINVAL;
+  if (nslots > GC_SLOTS_MAX || nbytes > h->data.size)
+    return GC_ETOOBIG;
+  return 0;
+}
+
+/* Gives back the blocks of blocks_take() when no entry can hold them. */
+static void blocks_put(gcd_heap *h, uint64_t soff, uint32_t nslots,
+                       uint64_t doff, uint64_t nbytes) {
+  if (nslots > 0)
+    gcd_arena_free(&h->slot_arena, soff, nslots);
+  if (nbytes > 0)
+    gcd_arena_free(&h->data_arena, doff, payload_units(nbytes));
+}
+
+/* Fills entry i for a new object and publishes it: flags are stored last
+ * with release, so a reader that loads them with acquire and sees LIVE also
+ * sees every field before. Collector bits (8 and up) start clear. */
+static void entry_publish(gcd_heap *h, uint32_t i, uint32_t type,
+                          uint32_t nslots, uint64_t soff, uint64_t doff,
+                          uint64_t nbytes) {
+  gcd_obj *o = &h->table[i];
+
+  o->type = type;
+  o->nslots = nslots;
+  o->slots = soff;
+  o->data_off = doff;
+  o->nbytes = nbytes;
+  atomic_store_explicit(&o->refcount, 1, RELAXED);
+  atomic_store_explicit(&o->flags,
+                        nslots > 0 ? GCD_OBJ_LIVE | GCD_OBJ_TRACKED : GCD_OBJ_LIVE,
+                        RELEASE);
+}
+
+/* Loop thread. Blocks first, entry last: a too-big request answers
+ * GC_ETOOBIG even when the table is full. */
+int gcd_heap_alloc(gcd_heap *h, uint32_t nslots, uint64_t nbytes, uint32_t type,
+                   uint64_t *handle) {
+  uint64_t soff, doff;
+  uint32_t i;
+  int err;
+
+  if ((err = alloc_check(h, nslots, nbytes)) != 0 ||
+      (err = blocks_take(h, nslots, nbytes, &soff, &doff)) != 0)
+    return err;
+  if ((err = entry_take(h, &i)) != 0) {
+    blocks_put(h, soff, nslots, doff, nbytes);
+    return err;
+  }
+  blocks_clear(h, soff, nslots, doff, nbytes);
+  entry_publish(h, i, type, nslots, soff, doff, nbytes);
+  h->objects++;
+  h->allocs++;
+  *handle = gcd_heap_handle(h, i);
+  return 0;
+}
+
+/* ------------------------------------------------------------- handles */
+
+/* Loop thread, or any thread for a hint (values may change under it).
+ * A free entry's gen is the next it will hand out, so a handle whose gen is
+ * below the entry's was handed out and freed (stale), while one at or above
+ * it never was (unknown). After a gen wraps, very old handles read as
+ * unknown rather than stale: still an error, never another object. */
+int gcd_heap_resolve(const gcd_heap *h, uint64_t handle, uint32_t *index) {
+  uint32_t i = gcd_handle_index(handle), gen = gcd_handle_gen(handle);
+  const gcd_obj *o;
+  uint32_t egen;
+
+  if (i == 0 || i >= h->table_hwm || gen == 0)
+    return GC_EBADHANDLE;
+  o = &h->table[i];
+  egen = atomic_load_explicit(&o->gen, RELAXED);
+  if (gen == egen && (atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE)) {
+    *index = i;
+    return 0;
+  }
+  return gen < egen ? GC_ESTALE : GC_EBADHANDLE;
+}
+
+uint64_t gcd_heap_handle(const gcd_heap *h, uint32_t index) {
+  return gcd_handle_make(index, atomic_load_explicit(&h->table[index].gen, RELAXED));
+}
+
+uint64_t gcd_heap_refcount(const gcd_heap *h, uint32_t index) {
+  return atomic_load_explicit(&h->table[index].refcount, RELAXED);
+}
+
+/* Loop thread. Relaxed: the count orders nothing else; a collector reading
+ * it concurrently relies on the dirty-bit protocol, not on this store. */
+void gcd_heap_incref(gcd_heap *h, uint32_t index) {
+  assert(atomic_load_explicit(&h->table[index].flags, RELAXED) & GCD_OBJ_LIVE);
+  atomic_fetch_add_explicit(&h->table[index].refcount, 1, RELAXED);
+}
+
+/* ---------------------------------------------------------------- frees */
+
+/* Unlinks object i, whose count just reached zero: every handle to it goes
+ * stale at once (gen bumped, skipping 0), its payload goes back. With slots
+ * it joins the dying chain (through data_off, free now) until its children
+ * are released; without, its entry is free at once. */
+static void obj_kill(gcd_heap *h, uint32_t i, uint32_t *dying) {
+  gcd_obj *o = &h->table[i];
+  uint32_t gen = atomic_load_explicit(&o->gen, RELAXED) + 1;
+
+  atomic_store_explicit(&o->gen, gen == 0 ? 1 : gen, RELEASE);
+  atomic_fetch_and_explicit(&o->flags, ~(uint32_t)(GCD_OBJ_LIVE | GCD_OBJ_TRACKED),
+                            RELEASE);
+  if (o->nbytes > 0)
+    gcd_arena_free(&h->data_arena, o->data_off, payload_units(o->nbytes));
+  h->objects--;
+  h->frees++;
+  if (o->nslots == 0) {
+    entry_put(h, i);
+    return;
+  }
+  o->data_off = *dying;
+  *dying = i;
+}
+
+/* Drops the reference each slot of dead object i holds, clearing the slot;
+ * children whose count reaches zero join the dying chain. Returns them. */
+static uint64_t release_children(gcd_heap *h, uint32_t i, uint32_t *dying) {
+  const gcd_obj *o = &h->table[i];
+  uint64_t killed = 0;
+
+  for (uint32_t k = 0; k < o->nslots; k++) {
+    uint64_t c = atomic_exchange_explicit(&h->slots[o->slots + k], 0, RELAXED);
+    uint32_t ci = gcd_handle_index(c);
+    if (c != 0 &&
+        atomic_fetch_sub_explicit(&h->table[ci].refcount, 1, RELAXED) == 1) {
+      obj_kill(h, ci, dying);
+      killed++;
+    }
+  }
+  return killed;
+}
+
+/* Frees root and everything only it kept alive. The dying chain is the
+ * worklist: it lives in the dead entries themselves, so it needs no stack
+ * and no memory, and cannot fail. */
+static uint64_t free_graph(gcd_heap *h, uint32_t root) {
+  uint32_t dying = 0;
+  uint64_t freed = 1;
+
+  obj_kill(h, root, &dying);
+  while (dying != 0) {
+    uint32_t i = dying;
+    gcd_obj *o = &h->table[i];
+    dying = (uint32_t)o->data_off;
+    freed += release_children(h, i, &dying);
+    gcd_arena_free(&h->slot_arena, o->slots, o->nslots);
+    entry_put(h, i);
+  }
+  return freed;
+}
+
+/* Loop thread. */
+uint64_t gcd_heap_decref(gcd_heap *h, uint32_t index) {
+  gcd_obj *o = &h->table[index];
+
+  assert(atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE);
+  assert(atomic_load_explicit(&o->refcount, RELAXED) > 0);
+  if (atomic_fetch_sub_explicit(&o->refcount, 1, RELAXED) != 1)
+    return 0;
+  return free_graph(h, index);
+}
+
+/* ----------------------------------------------------------------- slots */
+
+/* Resolves obj and checks slot against its slots; *word gets the slot. */
+static int slot_word(const gcd_heap *h, uint64_t obj, uint32_t slot,
+                     _Atomic uint64_t **word) {
+  uint32_t i;
+  int err = gcd_heap_resolve(h, obj, &i);
+
+  if (err != 0)
+    return err;
+  if (slot >= h->table[i].nslots)
+    return GC_ERANGE;
+  *word = &h->slots[h->table[i].slots + slot];
+  return 0;
+}
+
+/* Loop thread. The target gains its reference before the old occupant
+ * loses one, so storing the handle already there never frees it; the old
+ * occupant's release may free obj itself (when only it kept obj alive),
+ * which is why nothing of obj is touched afterwards. */
+int gcd_heap_set_ref(gcd_heap *h, uint64_t obj, uint32_t slot, uint64_t target) {
+  _Atomic uint64_t *word;
+  uint32_t t = 0;
+  uint64_t old;
+  int err = slot_word(h, obj, slot, &word);
+
+  if (err != 0 || (target != 0 && (err = gcd_heap_resolve(h, target, &t)) != 0))
+    return err;
+  if (target != 0)
+    gcd_heap_incref(h, t);
+  old = atomic_exchange_explicit(word, target, memory_order_acq_rel);
+  if (old != 0)
+    gcd_heap_decref(h, gcd_handle_index(old));
+  return 0;
+}
+
+/* Loop thread. */
+int gcd_heap_get_ref(const gcd_heap *h, uint64_t obj, uint32_t slot,
+                     uint64_t *out) {
+  _Atomic uint64_t *word;
+  int err = slot_word(h, obj, slot, &word);
+
+  if (err == 0)
+    *out = atomic_load_explicit(word, memory_order_acquire);
+  return err;
+}
+
+/* Any thread that may read the counters (the loop thread, or under its lock). */
+void gcd_heap_stats_get(const gcd_heap *h, gcd_heap_stats *out) {
+  *out = (gcd_heap_stats){
+      .objects = h->objects,
+      .bytes_used = h->data_arena.used,
+      .bytes_total = h->data.size,
+      .slots_used = h->slot_arena.used,
+      .slots_total = h->hdr->slots_cap,
+      .allocs = h->allocs,
+      .frees = h->frees,
+      .table_cap = h->table_cap,
+      .table_hwm = h->table_hwm,
+  };
+}
+
+/* -------------------------------------------------------------- verifier */
+
+#define FAIL(...) (snprintf(v->msg, v->len, __VA_ARGS__), GC_ECORRUPT)
+
+/* A block a live object holds, for finding two objects holding one block. */
+typedef struct vblock {
+  uint64_t off;
+  uint32_t index;
+} vblock;
+
+/* What a verification has counted so far; all private memory. */
+typedef struct vstate {
+  const gcd_heap *h;
+  uint64_t *counts;  /* slot references to each index */
+  vblock *sblocks, *dblocks;
+  uint64_t ns, nd;   /* entries in sblocks, dblocks */
+  uint64_t live, slot_units, data_units;
+  char *msg;
+  size_t len;
+} vstate;
+
+/* The header the clients check against what the heap really is. */
+static int verify_header(vstate *v) {
+  const gcd_meta_header *m = v->h->hdr;
+
+  if (memcmp(m->magic, GCD_META_MAGIC, sizeof m->magic) != 0 ||
+      m->layout_version != GCD_LAYOUT_VERSION || m->header_size != sizeof *m ||
+      m->obj_size != sizeof(gcd_obj))
+    return FAIL("meta header: bad magic, version or sizes");
+  if (m->meta_size != v->h->meta.size || m->data_size != v->h->data.size ||
+      m->table_cap != v->h->table_cap)
+    return FAIL("meta header: sizes disagree with the segments");
+  if ((v->h->table_hwm > 1 && v->h->table_hwm > v->h->table_reserved) ||
+      v->h->table_reserved > v->h->table_cap)
+    return FAIL("table: high-water mark %" PRIu64 " beyond backing %" PRIu64,
+                v->h->table_hwm, v->h->table_reserved);
+  return 0;
+}
+
+/* I3 for one block: exactly an arena block held as allocated. */
+static int verify_block(vstate *v, uint32_t i, const gcd_arena *a, uint64_t off,
+                        uint64_t n, const char *what) {
+  if (!gcd_arena_owns(a, off, n))
+    return FAIL("object %u (handle 0x%016" PRIx64 "): %s block at %" PRIu64
+                " of %" PRIu64 " units is not one the arena handed out",
+                i, gcd_heap_handle(v->h, i), what, off, n);
+  return 0;
+}
+
+/* I3 for object i: its blocks, recorded for the sharing check; 0 units
+ * must come with offset 0. */
+static int verify_blocks(vstate *v, uint32_t i) {
+  const gcd_obj *o = &v->h->table[i];
+  int err;
+
+  if ((o->nslots == 0 && o->slots != 0) || (o->nbytes == 0 && o->data_off != 0))
+    return FAIL("object %u: offsets without sizes", i);
+  if (o->nslots > 0) {
+    if ((err = verify_block(v, i, &v->h->slot_arena, o->slots, o->nslots, "slot")))
+      return err;
+    v->sblocks[v->ns++] = (vblock){o->slots, i};
+    v->slot_units += gcd_arena_block_size(&v->h->slot_arena, o->nslots);
+  }
+  if (o->nbytes > 0) {
+    uint64_t n = payload_units(o->nbytes);
+    if ((err = verify_block(v, i, &v->h->data_arena, o->data_off, n, "payload")))
+      return err;
+    v->dblocks[v->nd++] = (vblock){o->data_off, i};
+    v->data_units += gcd_arena_block_size(&v->h->data_arena, n);
+  }
+  return 0;
+}
+
+/* I4 for object i: every non-null slot holds a live handle; counted. */
+static int verify_slots(vstate *v, uint32_t i) {
+  const gcd_obj *o = &v->h->table[i];
+  uint32_t t;
+
+  for (uint32_t k = 0; k < o->nslots; k++) {
+    uint64_t c = atomic_load_explicit(&v->h->slots[o->slots + k], RELAXED);
+    int err = c != 0 ? gcd_heap_resolve(v->h, c, &t) : 0;
+    if (err != 0)
+      return FAIL("object %u slot %u: handle 0x%016" PRIx64 " is %s", i, k, c,
+                  err == GC_ESTALE ? "stale" : "unknown");
+    if (c != 0)
+      v->counts[t]++;
+  }
+  return 0;
+}
+
+/* I1, I3, I4, I5 for entry i below the high-water mark. */
+static int verify_entry(vstate *v, uint32_t i) {
+  const gcd_obj *o = &v->h->table[i];
+  int err;
+
+  if (atomic_load_explicit(&o->gen, RELAXED) == 0)
+    return FAIL("entry %u: gen 0", i);
+  if (!(atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE))
+    return 0;
+  if (++v->live > v->h->objects) /* and the block lists would overflow */
+    return FAIL("heap: more live entries than the %" PRIu64 " objects counted",
+                v->h->objects);
+  if ((err = verify_blocks(v, i)) != 0)
+    return err;
+  return verify_slots(v, i);
+}
+
+/* I2: each live count equals what was counted plus the outside references;
+ * a dead entry has no outside references. */
+static int verify_count(vstate *v, uint32_t i, const uint64_t *external) {
+  const gcd_obj *o = &v->h->table[i];
+  uint64_t rc = atomic_load_explicit(&o->refcount, RELAXED);
+  uint64_t ext = external != NULL ? external[i] : 0, in = v->counts[i];
+
+  if (!(atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE)) {
+    if (ext != 0)
+      return FAIL("entry %u: free, yet %" PRIu64 " references from outside", i, ext);
+    return 0;
+  }
+  if (rc != in + ext || rc == 0)
+    return FAIL("object %u (handle 0x%016" PRIx64 "): refcount %" PRIu64
+                ", counted %" PRIu64 " (slots %" PRIu64 ", external %" PRIu64 ")",
+                i, gcd_heap_handle(v->h, i), rc, in + ext, in, ext);
+  return 0;
+}
+
+static int vblock_cmp(const void *x, const void *y) {
+  const vblock *a = x, *b = y;
+  return a->off < b->off ? -1 : a->off > b->off;
+}
+
+/* No two live objects hold one block: blocks are exact (I3), so sharing
+ * shows as equal offsets once sorted. */
+static int verify_unshared(vstate *v, vblock *b, uint64_t n, const char *what) {
+  qsort(b, n, sizeof *b, vblock_cmp);
+  for (uint64_t k = 1; k < n; k++)
+    if (b[k].off == b[k - 1].off)
+      return FAIL("objects %u and %u share the %s block at %" PRIu64,
+                  b[k - 1].index, b[k].index, what, b[k].off);
+  return 0;
+}
+
+/* The free list holds exactly the dead entries below the mark, once each. */
+static int verify_free_list(vstate *v) {
+  const gcd_heap *h = v->h;
+  uint64_t n = 0;
+
+  for (uint64_t i = h->free_head; i != 0; i = h->table[i].slots) {
+    if (i >= h->table_hwm || ++n >= h->table_hwm)
+      return FAIL("free list: broken after %" PRIu64 " entries", n);
+    if (atomic_load_explicit(&h->table[i].flags, RELAXED) & GCD_OBJ_LIVE)
+      return FAIL("free list: entry %" PRIu64 " is live", i);
+  }
+  if (n + v->live != h->table_hwm - 1)
+    return FAIL("table: %" PRIu64 " free + %" PRIu64 " live entries, %" PRIu64
+                " used", n, v->live, h->table_hwm - 1);
+  return 0;
+}
+
+/* Counters against the recount; arenas' units against the live blocks. */
+static int verify_totals(vstate *v) {
+  const gcd_heap *h = v->h;
+
+  if (v->live != h->objects || h->objects != h->allocs - h->frees)
+    return FAIL("heap: %" PRIu64 " live objects, counter says %" PRIu64
+                " (allocs %" PRIu64 ", frees %" PRIu64 ")",
+                v->live, h->objects, h->allocs, h->frees);
+  if (v->slot_units != h->slot_arena.used)
+    return FAIL("slot arena: %" PRIu64 " slots handed out, live objects hold %"
+                PRIu64, h->slot_arena.used, v->slot_units);
+  if (v->data_units != h->data_arena.used)
+    return FAIL("data arena: %" PRIu64 " bytes handed out, live objects hold %"
+                PRIu64, h->data_arena.used, v->data_units);
+  return 0;
+}
+
+/* The checks in order, each pass relying on the ones before. */
+static int verify_all(vstate *v, const uint64_t *external) {
+  const gcd_heap *h = v->h;
+  int err;
+
+  if ((err = verify_header(v)) != 0)
+    return err;
+  for (uint32_t i = 1; i < h->table_hwm; i++)
+    if ((err = verify_entry(v, i)) != 0)
+      return err;
+  for (uint32_t i = 1; i < h->table_hwm; i++)
+    if ((err = verify_count(v, i, external)) != 0)
+      return err;
+  if ((err = verify_unshared(v, v->sblocks, v->ns, "slot")) != 0 ||
+      (err = verify_unshared(v, v->dblocks, v->nd, "payload")) != 0 ||
+      (err = verify_free_list(v)) != 0 || (err = verify_totals(v)) != 0)
+    return err;
+  if ((err = gcd_arena_verify(&h->slot_arena, v->msg, v->len)) != 0)
+    return err;
+  return gcd_arena_verify(&h->data_arena, v->msg, v->len);
+}
+
+/* Loop thread (or with the loop stopped); between operations, when I2 holds
+ * exactly. O(table + slots) time; private memory for the recount. */
+int gcd_heap_verify(const gcd_heap *h, const uint64_t *external, char *msg,
+                    size_t len) {
+  vstate v = {.h = h, .msg = msg, .len = len};
+  int err = GC_ENOMEM;
+
+  v.counts = calloc(h->table_hwm, sizeof *v.counts);
+  v.sblocks = malloc((h->objects + 1) * sizeof *v.sblocks);
+  v.dblocks = malloc((h->objects + 1) * sizeof *v.dblocks);
+  if (v.counts == NULL || v.sblocks == NULL || v.dblocks == NULL)
+    snprintf(msg, len, "verify: out of private memory");
+  else
+    err = verify_all(&v, external);
+  if (err == 0 && len > 0)
+    msg[0] = '\0';
+  free(v.counts);
+  free(v.sblocks);
+  free(v.dblocks);
+  return err;
+}

@@ -1,0 +1,138 @@
+/*
+ * test_shm.c -- the shared-memory OS layer: sparse memfd segments, sealing,
+ * backing reservation, hole punching and the reservation fault seam.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gcclient.h"
+#include "shm.h"
+
+#define SEG_SIZE (64u << 20)
+
+/* Bytes of memory backing the segment's file right now. */
+static uint64_t backed_bytes(const gcd_shm *s) {
+  struct stat st;
+
+  assert_int_equal(fstat(s->fd, &st), 0);
+  return (uint64_t)st.st_blocks * 512u;
+}
+
+static void test_shm_create_is_sparse_and_zeroed(void **state) {
+  gcd_shm s;
+
+  assert_int_equal(gcd_shm_create(&s, "test", SEG_SIZE), 0);
+  assert_true(s.fd >= 0);
+  assert_non_null(s.base);
+  assert_int_equal(s.size, SEG_SIZE);
+  assert_int_equal(backed_bytes(&s), 0);
+  assert_int_equal(gcd_shm_reserve(&s, 0, 4096), 0);
+  assert_int_equal(((unsigned char *)s.base)[100], 0);
+  gcd_shm_destroy(&s);
+}
+
+static void test_shm_create_seals_size_and_sets_cloexec(void **state) {
+  gcd_shm s;
+  int seals;
+
+  assert_int_equal(gcd_shm_create(&s, "test", SEG_SIZE), 0);
+  seals = fcntl(s.fd, F_GET_SEALS);
+  assert_true(seals & F_SEAL_GROW);
+  assert_true(seals & F_SEAL_SHRINK);
+  assert_true(seals & F_SEAL_SEAL);
+  assert_int_not_equal(ftruncate(s.fd, SEG_SIZE / 2), 0);
+  assert_int_not_equal(ftruncate(s.fd, SEG_SIZE * 2), 0);
+  assert_true(fcntl(s.fd, F_GETFD) & FD_CLOEXEC);
+  gcd_shm_destroy(&s);
+}
+
+static void test_shm_create_zero_size_is_einval(void **state) {
+  gcd_shm s;
+
+  assert_int_equal(gcd_shm_create(&s, "test", 0), GC_EINVAL);
+  assert_int_equal(s.fd, -1);
+  assert_null(s.base);
+  gcd_shm_destroy(&s);
+}
+
+static void test_shm_reserve_rounds_out_to_pages(void **state) {
+  uint64_t page = gcd_shm_page_size();
+  gcd_shm s;
+
+  assert_int_equal(gcd_shm_create(&s, "test", SEG_SIZE), 0);
+  assert_int_equal(gcd_shm_reserve(&s, page + 10, 20), 0);
+  assert_int_equal(backed_bytes(&s), page);
+  assert_int_equal(gcd_shm_reserve(&s, 3 * page - 1, 2), 0);
+  assert_int_equal(backed_bytes(&s), 3 * page);
+  assert_int_equal(gcd_shm_reserve(&s, 0, 0), 0);
+  assert_int_equal(backed_bytes(&s), 3 * page);
+  gcd_shm_destroy(&s);
+}
+
+static void test_shm_release_punches_whole_pages_only(void **state) {
+  uint64_t page = gcd_shm_page_size();
+  unsigned char *b;
+  gcd_shm s;
+
+  assert_int_equal(gcd_shm_create(&s, "test", SEG_SIZE), 0);
+  b = s.base;
+  assert_int_equal(gcd_shm_reserve(&s, 0, 4 * page), 0);
+  memset(b, 0xab, 4 * page);
+  gcd_shm_release(&s, page / 2, 2 * page); /* only page 1 lies wholly inside */
+  assert_int_equal(backed_bytes(&s), 3 * page);
+  assert_int_equal(b[page / 2], 0xab);
+  assert_int_equal(b[page], 0);
+  assert_int_equal(b[2 * page - 1], 0);
+  assert_int_equal(b[2 * page], 0xab);
+  gcd_shm_release(&s, 0, 4 * page);
+  assert_int_equal(backed_bytes(&s), 0);
+  gcd_shm_destroy(&s);
+}
+
+static void test_shm_fail_reserve_injects_enomem(void **state) {
+  gcd_shm s;
+
+  assert_int_equal(gcd_shm_create(&s, "test", SEG_SIZE), 0);
+  gcd_shm_fail_reserve(1);
+  assert_int_equal(gcd_shm_reserve(&s, 0, 4096), 0);
+  assert_int_equal(gcd_shm_reserve(&s, 8192, 4096), GC_ENOMEM);
+  assert_int_equal(gcd_shm_reserve(&s, 8192, 4096), GC_ENOMEM);
+  gcd_shm_fail_reserve(-1);
+  assert_int_equal(gcd_shm_reserve(&s, 8192, 4096), 0);
+  gcd_shm_destroy(&s);
+}
+
+static void test_shm_destroy_zeroed_or_twice_is_safe(void **state) {
+  gcd_shm zeroed = {0};
+  gcd_shm s;
+  int flags0 = fcntl(0, F_GETFD);
+
+  gcd_shm_destroy(&zeroed); /* fd 0 must not be closed */
+  assert_int_equal(fcntl(0, F_GETFD), flags0);
+  assert_int_equal(gcd_shm_create(&s, "test", SEG_SIZE), 0);
+  gcd_shm_destroy(&s);
+  assert_int_equal(s.fd, -1);
+  assert_null(s.base);
+  gcd_shm_destroy(&s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_shm_create_is_sparse_and_zeroed),
+      cmocka_unit_test(test_shm_create_seals_size_and_sets_cloexec),
+      cmocka_unit_test(test_shm_create_zero_size_is_einval),
+      cmocka_unit_test(test_shm_reserve_rounds_out_to_pages),
+      cmocka_unit_test(test_shm_release_punches_whole_pages_only),
+      cmocka_unit_test(test_shm_fail_reserve_injects_enomem),
+      cmocka_unit_test(test_shm_destroy_zeroed_or_twice_is_safe),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
