@@ -1,0 +1,138 @@
+/*
+ * internal.h -- what the files of libgcclient share with each other; never
+ * installed. Names here take the gc__ prefix.
+ *
+ * Who owns what:
+ *   errno.c   error texts and names, the last-error buffers
+ *   shm.c     fds received with SCM_RIGHTS, mmap/munmap, the header check
+ *   view.c    reads of the shared mapping (gc_data, gc_get_ref, gc_describe)
+ *   wire.c    framing and protobuf: the only file with protobuf types
+ *   client.c  connect/close and the one-operation calls
+ *   batch.c   the batch API
+ */
+#ifndef GCCLIENT_INTERNAL_H
+#define GCCLIENT_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gcclient.h"
+#include "gcd_layout.h"
+
+#define GC__ERR_MAX 512
+
+/* The client's read-only view of the meta segment and its read-write view of
+ * the data segment, with the geometry copied out of the header once it has
+ * been checked (so later bounds checks never trust shared memory). */
+typedef struct gc__heap {
+  void *meta;                    /* PROT_READ mapping, NULL when unmapped */
+  uint64_t meta_size;
+  unsigned char *data;           /* PROT_READ|PROT_WRITE mapping */
+  uint64_t data_size;
+  const gcd_obj *table;          /* table_cap entries, entry 0 unused */
+  uint64_t table_cap;
+  const _Atomic uint64_t *slots; /* slots_cap slot words */
+  uint64_t slots_cap;
+} gc__heap;
+
+struct gc_client {
+  int fd;                /* the socket; -1 once the connection is dead */
+  uint64_t seq;          /* seq of the last request sent */
+  uint32_t max_frame;    /* the daemon's frame limit, from the hello */
+  uint64_t client_id;
+  gc__heap heap;
+  unsigned char *buf;    /* frame buffer, reused and grown as needed */
+  size_t buf_cap;
+  char err[GC__ERR_MAX]; /* gc_last_error(); "" after a success */
+};
+
+/* Operation kinds, numbered as the oneof cases of gcd.wire.Op. */
+typedef enum gc__op_kind {
+  GC__OP_ALLOC = 2,
+  GC__OP_RETAIN = 3,
+  GC__OP_RELEASE = 4,
+  GC__OP_SET_REF = 5,
+  GC__OP_GET_REF = 6,
+  GC__OP_REFCOUNT = 7,
+  GC__OP_PUBLISH = 8,
+  GC__OP_LOOKUP = 9,
+  GC__OP_UNPUBLISH = 10,
+  GC__OP_INFO = 11,
+  GC__OP_VERIFY = 12,
+} gc__op_kind;
+
+/* One queued operation, free of protobuf types. Which fields count depends
+ * on kind: alloc (u32 = nslots, type, u64b = nbytes); handle ops (u64a);
+ * set_ref/get_ref (u64a = object, u32 = slot, u64b = target); name ops
+ * (name, and u64a = handle for publish). */
+typedef struct gc__op {
+  uint32_t kind;
+  uint32_t u32;
+  uint32_t type;
+  uint64_t u64a;
+  uint64_t u64b;
+  const char *name;
+} gc__op;
+
+/* One operation's answer: 0 or a GC_E* code, and the value (handle/count). */
+typedef struct gc__result {
+  int code;
+  uint64_t value;
+} gc__result;
+
+/* errno.c */
+
+/** Formats a message into c->err (and returns code, for tail calls). */
+int gc__fail(gc_client *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** Stores the message of a failed gc_connect() for gc_last_error(NULL). */
+void gc__set_connect_error(const char *msg);
+
+/* shm.c */
+
+/**
+ * One recvmsg() of at most len bytes that also collects SCM_RIGHTS fds:
+ * the first two in fds[0..1] (count in *nfds, close-on-exec), any beyond
+ * closed. Returns bytes read (0 at EOF), or -errno. A truncated control
+ * message closes what did arrive and gives -EPROTO.
+ */
+long gc__shm_recv_fds(int sock, void *buf, size_t len, int fds[2], int *nfds);
+
+/**
+ * Maps the meta fd read-only and the data fd read-write, checks that both
+ * are as large as the hello said and that the meta header is one this
+ * library understands, and fills *heap. Closes both fds either way (the
+ * mappings outlive them). 0, or GC_EPROTO/GC_EVERSION/GC_EIO with c->err set.
+ */
+int gc__shm_map(gc_client *c, int meta_fd, int data_fd, uint64_t meta_size,
+                uint64_t data_size);
+
+/** Unmaps whatever gc__shm_map() mapped; safe to call twice. */
+void gc__shm_unmap(gc__heap *heap);
+
+/* wire.c */
+
+/** Says hello and maps the heap from the fds that come with the answer. */
+int gc__wire_hello(gc_client *c, const char *client_name);
+
+/**
+ * Sends ops[0..n) as one request and waits for the response. On return 0,
+ * res[i] holds each op's code and value, info (when not NULL) the figures of
+ * the last info op, and c->err the message of the first failed op. Any other
+ * return is a failure of the exchange itself; for GC_ECLOSED, GC_EIO,
+ * GC_EPROTO and frame-level errors the connection is dead afterwards.
+ */
+int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res,
+                      gc_heap_info *info);
+
+/** Closes the socket; every later exchange answers GC_ECLOSED. */
+void gc__wire_kill(gc_client *c);
+
+/* client.c */
+
+/** c->err cleared, or GC_EINVAL when c is NULL: the start of every call. */
+int gc__begin(gc_client *c);
+
+#endif /* GCCLIENT_INTERNAL_H */

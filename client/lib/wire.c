@@ -1,0 +1,397 @@
+/*
+ * wire.c -- requests and responses: length-prefixed frames over the blocking
+ * Unix socket, protobuf packing and unpacking, and the hello.
+ *
+ * Owns: every send/recv on the socket (shm.c only receives the fds of the
+ * hello's first byte) and every protobuf type of libgcclient. Must not
+ * touch: mappings.
+ *
+ * A failure of the exchange itself (EOF, reset, a response that cannot be
+ * read or does not answer the request) leaves the stream at an unknown
+ * position, so the connection is closed then and every later call answers
+ * GC_ECLOSED. Errors of single operations leave it open.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gcd.pb-c.h"
+#include "internal.h"
+
+#define PROTOCOL_VERSION 1u
+/* Until the hello says otherwise: the default of proto/gcd.proto. */
+#define DEFAULT_MAX_FRAME (4u << 20)
+/* A response may legitimately outgrow its request (an info op is 4 bytes,
+ * its answer up to ~80), so responses are allowed this many times the
+ * request limit, and no more: the length is checked before allocating. */
+#define RESPONSE_FACTOR 32u
+#define RESPONSE_MAX_CAP ((size_t)1 << 30)
+
+_Static_assert((int)GC__OP_ALLOC == (int)GCD__WIRE__OP__OP_ALLOC &&
+                   (int)GC__OP_VERIFY == (int)GCD__WIRE__OP__OP_VERIFY,
+               "gc__op_kind follows the oneof numbers of gcd.wire.Op");
+
+typedef Gcd__Wire__Request Request;
+typedef Gcd__Wire__Response Response;
+
+/* --------------------------------------------------------- the socket */
+
+void gc__wire_kill(gc_client *c) {
+  if (c->fd >= 0)
+    close(c->fd);
+  c->fd = -1;
+}
+
+/* The connection is gone or desynchronised: close it and say why. A peer
+ * that went away (EOF, EPIPE, reset) is GC_ECLOSED; anything else GC_EIO. */
+static int conn_lost(gc_client *c, int err, const char *what) {
+  int code = (err == 0 || err == EPIPE || err == ECONNRESET) ? GC_ECLOSED : GC_EIO;
+
+  gc__wire_kill(c);
+  return gc__fail(c, code, "%s: %s", what,
+                  err == 0 ? "the daemon closed the connection" : strerror(err));
+}
+
+/* MSG_NOSIGNAL: a daemon that died must be an error code, never SIGPIPE. */
+static int send_all(gc_client *c, const unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return conn_lost(c, errno, "sending a request");
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads exactly n bytes. With fds, the first read also takes the SCM_RIGHTS
+ * fds, which the daemon attaches to the first byte of the frame. */
+static int read_exact(gc_client *c, unsigned char *buf, size_t n, int *fds, int *nfds) {
+  size_t got = 0;
+
+  while (got < n) {
+    long r;
+
+    if (fds != NULL && got == 0) {
+      r = gc__shm_recv_fds(c->fd, buf, n, fds, nfds);
+    } else {
+      r = recv(c->fd, buf + got, n - got, 0);
+      r = r < 0 ? -errno : r;
+    }
+    if (r == -EINTR)
+      continue;
+    if (r <= 0)
+      return conn_lost(c, (int)-r, "reading a response");
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+static int buf_reserve(gc_client *c, size_t n) {
+  unsigned char *p;
+
+  if (n <= c->buf_cap)
+    return 0;
+  p = realloc(c->buf, n);
+  if (p == NULL)
+    return gc__fail(c, GC_ENOCLIENT, "no memory for a frame of %zu bytes", n);
+  c->buf = p;
+  c->buf_cap = n;
+  return 0;
+}
+
+/* ------------------------------------------------------------- frames */
+
+static uint32_t frame_limit(const gc_client *c) {
+  return c->max_frame != 0 ? c->max_frame : DEFAULT_MAX_FRAME;
+}
+
+/* Packs and sends one frame. An oversize request is refused here, before a
+ * byte is sent, so the connection survives it. */
+static int send_request(gc_client *c, const Request *req) {
+  size_t n = gcd__wire__request__get_packed_size(req);
+  uint32_t be;
+  int err;
+
+  if (n > frame_limit(c))
+    return gc__fail(c, GC_EFRAMESIZE, "request of %zu bytes (%zu ops) exceeds the "
+                    "daemon's frame limit of %u bytes", n, req->n_ops, frame_limit(c));
+  if ((err = buf_reserve(c, n + 4)) != 0)
+    return err;
+  be = htonl((uint32_t)n);
+  memcpy(c->buf, &be, 4);
+  gcd__wire__request__pack(req, c->buf + 4);
+  return send_all(c, c->buf, n + 4);
+}
+
+static size_t response_limit(const gc_client *c) {
+  size_t lim = (size_t)frame_limit(c) * RESPONSE_FACTOR;
+
+  return lim < RESPONSE_MAX_CAP ? lim : RESPONSE_MAX_CAP;
+}
+
+/* Reads one frame and unpacks it; the length is checked before anything is
+ * allocated for it. */
+static int recv_response(gc_client *c, int *fds, int *nfds, Response **out) {
+  unsigned char hdr[4];
+  uint32_t n;
+  int err;
+
+  if ((err = read_exact(c, hdr, 4, fds, nfds)) != 0)
+    return err;
+  memcpy(&n, hdr, 4);
+  n = ntohl(n);
+  if (n == 0 || n > response_limit(c)) {
+    gc__wire_kill(c);
+    return gc__fail(c, GC_EPROTO, "daemon sent a frame of %u bytes (limit %zu)", n,
+                    response_limit(c));
+  }
+  if ((err = buf_reserve(c, n)) != 0 || (err = read_exact(c, c->buf, n, NULL, NULL)) != 0) {
+    gc__wire_kill(c);
+    return err;
+  }
+  *out = gcd__wire__response__unpack(NULL, n, c->buf);
+  if (*out == NULL) {
+    gc__wire_kill(c);
+    return gc__fail(c, GC_EPROTO, "daemon sent %u bytes that are not a Response", n);
+  }
+  return 0;
+}
+
+/* A code from the daemon, as the library returns it: the wire carries the
+ * GC_E* numbers themselves; anything positive is not one. */
+static int wire_code(int32_t code) {
+  return code > 0 ? GC_EPROTO : code;
+}
+
+/* The response answers req: no frame-level failure, same seq, one result per
+ * op. Otherwise the daemon is closing the connection or the stream is out
+ * of step; either way the connection is over. */
+static int check_response(gc_client *c, const Request *req, const Response *resp) {
+  if (resp->code != 0) {
+    gc__wire_kill(c);
+    return gc__fail(c, wire_code(resp->code), "daemon closed the connection: %s",
+                    resp->message && resp->message[0] ? resp->message
+                                                      : gc_strerror(resp->code));
+  }
+  if (resp->seq != req->seq || resp->n_results != req->n_ops) {
+    gc__wire_kill(c);
+    return gc__fail(c, GC_EPROTO, "response (seq %llu, %zu results) does not answer "
+                    "request (seq %llu, %zu ops)", (unsigned long long)resp->seq,
+                    resp->n_results, (unsigned long long)req->seq, req->n_ops);
+  }
+  return 0;
+}
+
+/* One request, one response: fds (when not NULL) receives the hello's. On
+ * success *out must be freed with gcd__wire__response__free_unpacked(). */
+static int roundtrip(gc_client *c, Request *req, int *fds, int *nfds, Response **out) {
+  int err;
+
+  if (c->fd < 0)
+    return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
+  req->seq = ++c->seq;
+  if ((err = send_request(c, req)) != 0 || (err = recv_response(c, fds, nfds, out)) != 0)
+    return err;
+  if ((err = check_response(c, req, *out)) != 0) {
+    gcd__wire__response__free_unpacked(*out, NULL);
+    *out = NULL;
+  }
+  return err;
+}
+
+/* ---------------------------------------------------------- operations */
+
+/* An Op with room for whichever sub-message its kind needs. */
+typedef struct wire_op {
+  Gcd__Wire__Op op;
+  union {
+    Gcd__Wire__Alloc alloc;
+    Gcd__Wire__HandleOp handle;
+    Gcd__Wire__SetRef set_ref;
+    Gcd__Wire__GetRef get_ref;
+    Gcd__Wire__Publish publish;
+    Gcd__Wire__NameOp name;
+    Gcd__Wire__Empty empty;
+  } u;
+} wire_op;
+
+static void encode_handle_op(wire_op *w, const gc__op *op) {
+  w->u.handle = (Gcd__Wire__HandleOp)GCD__WIRE__HANDLE_OP__INIT;
+  w->u.handle.handle = op->u64a;
+  /* retain, release and refcount share one member type */
+  w->op.retain = &w->u.handle;
+}
+
+static void encode_ref_op(wire_op *w, const gc__op *op) {
+  if (op->kind == GC__OP_SET_REF) {
+    w->u.set_ref = (Gcd__Wire__SetRef)GCD__WIRE__SET_REF__INIT;
+    w->u.set_ref.object = op->u64a;
+    w->u.set_ref.slot = op->u32;
+    w->u.set_ref.target = op->u64b;
+    w->op.set_ref = &w->u.set_ref;
+  } else {
+    w->u.get_ref = (Gcd__Wire__GetRef)GCD__WIRE__GET_REF__INIT;
+    w->u.get_ref.object = op->u64a;
+    w->u.get_ref.slot = op->u32;
+    w->op.get_ref = &w->u.get_ref;
+  }
+}
+
+static void encode_name_op(wire_op *w, const gc__op *op) {
+  if (op->kind == GC__OP_PUBLISH) {
+    w->u.publish = (Gcd__Wire__Publish)GCD__WIRE__PUBLISH__INIT;
+    w->u.publish.name = (char *)op->name; /* packing only reads it */
+    w->u.publish.handle = op->u64a;
+    w->op.publish = &w->u.publish;
+  } else {
+    w->u.name = (Gcd__Wire__NameOp)GCD__WIRE__NAME_OP__INIT;
+    w->u.name.name = (char *)op->name;
+    w->op.lookup = &w->u.name; /* lookup and unpublish share one type */
+  }
+}
+
+static void encode_op(wire_op *w, const gc__op *op) {
+  w->op = (Gcd__Wire__Op)GCD__WIRE__OP__INIT;
+  w->op.op_case = (Gcd__Wire__Op__OpCase)op->kind;
+  switch (op->kind) {
+  case GC__OP_ALLOC:
+    w->u.alloc = (Gcd__Wire__Alloc)GCD__WIRE__ALLOC__INIT;
+    w->u.alloc.nslots = op->u32;
+    w->u.alloc.nbytes = op->u64b;
+    w->u.alloc.type = op->type;
+    w->op.alloc = &w->u.alloc;
+    break;
+  case GC__OP_RETAIN:
+  case GC__OP_RELEASE:
+  case GC__OP_REFCOUNT:
+    encode_handle_op(w, op);
+    break;
+  case GC__OP_SET_REF:
+  case GC__OP_GET_REF:
+    encode_ref_op(w, op);
+    break;
+  case GC__OP_PUBLISH:
+  case GC__OP_LOOKUP:
+  case GC__OP_UNPUBLISH:
+    encode_name_op(w, op);
+    break;
+  default: /* info, verify */
+    w->u.empty = (Gcd__Wire__Empty)GCD__WIRE__EMPTY__INIT;
+    w->op.info = &w->u.empty;
+    break;
+  }
+}
+
+static void copy_info(gc_heap_info *out, const Gcd__Wire__HeapInfo *in) {
+  out->objects = in->objects;
+  out->bytes_used = in->bytes_used;
+  out->bytes_total = in->bytes_total;
+  out->clients = in->clients;
+}
+
+/* Copies each op's answer out; the first failure's message becomes the
+ * connection's last error, prefixed with its position in a batch. */
+static void take_results(gc_client *c, const gc__op *ops, const Response *resp,
+                         gc__result *res, gc_heap_info *info) {
+  int failed = 0;
+
+  for (size_t i = 0; i < resp->n_results; i++) {
+    const Gcd__Wire__Result *r = resp->results[i];
+    const char *msg = r->message && r->message[0] ? r->message : NULL;
+
+    res[i].code = wire_code(r->code);
+    res[i].value = r->value;
+    if (info != NULL && ops[i].kind == GC__OP_INFO && r->info != NULL)
+      copy_info(info, r->info);
+    if (res[i].code == 0 || failed++)
+      continue;
+    if (resp->n_results == 1)
+      gc__fail(c, res[i].code, "%s", msg ? msg : gc_strerror(res[i].code));
+    else
+      gc__fail(c, res[i].code, "operation %zu: %s", i, msg ? msg : gc_strerror(res[i].code));
+  }
+}
+
+int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res,
+                      gc_heap_info *info) {
+  Request req = GCD__WIRE__REQUEST__INIT;
+  wire_op *w = calloc(n ? n : 1, sizeof *w);
+  Gcd__Wire__Op **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+  Response *resp = NULL;
+  int err;
+
+  if (w == NULL || ptrs == NULL) {
+    err = gc__fail(c, GC_ENOCLIENT, "no memory to encode %zu operations", n);
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    encode_op(&w[i], &ops[i]);
+    ptrs[i] = &w[i].op;
+  }
+  req.n_ops = n;
+  req.ops = ptrs;
+  if ((err = roundtrip(c, &req, NULL, NULL, &resp)) == 0) {
+    take_results(c, ops, resp, res, info);
+    gcd__wire__response__free_unpacked(resp, NULL);
+  }
+out:
+  free(ptrs);
+  free(w);
+  return err;
+}
+
+/* ---------------------------------------------------------------- hello */
+
+/* The hello's answer: accepted, for this protocol, with segment sizes and
+ * both fds. */
+static int hello_check(gc_client *c, const Response *resp, int nfds) {
+  const Gcd__Wire__Result *r = resp->results[0];
+
+  if (r->code != 0)
+    return gc__fail(c, wire_code(r->code), "daemon refused the hello: %s",
+                    r->message && r->message[0] ? r->message : gc_strerror(r->code));
+  if (r->hello == NULL || r->hello->protocol_version != PROTOCOL_VERSION)
+    return gc__fail(c, GC_EVERSION, "daemon answered protocol version %u, this library "
+                    "speaks %u", r->hello ? r->hello->protocol_version : 0,
+                    PROTOCOL_VERSION);
+  if (nfds != 2)
+    return gc__fail(c, GC_EPROTO, "daemon passed %d segment fds with the hello, not 2",
+                    nfds);
+  return 0;
+}
+
+int gc__wire_hello(gc_client *c, const char *client_name) {
+  Gcd__Wire__Hello hello = GCD__WIRE__HELLO__INIT;
+  Gcd__Wire__Op op = GCD__WIRE__OP__INIT, *ptr = &op;
+  Request req = GCD__WIRE__REQUEST__INIT;
+  Response *resp = NULL;
+  int fds[2] = {-1, -1}, nfds = 0, err;
+
+  hello.protocol_version = PROTOCOL_VERSION;
+  hello.client_name = (char *)(client_name ? client_name : "");
+  op.op_case = GCD__WIRE__OP__OP_HELLO;
+  op.hello = &hello;
+  req.n_ops = 1;
+  req.ops = &ptr;
+  if ((err = roundtrip(c, &req, fds, &nfds, &resp)) == 0 &&
+      (err = hello_check(c, resp, nfds)) == 0) {
+    const Gcd__Wire__HelloReply *h = resp->results[0]->hello;
+
+    c->max_frame = h->max_frame;
+    c->client_id = h->client_id;
+    err = gc__shm_map(c, fds[0], fds[1], h->meta_size, h->data_size);
+    nfds = 0; /* gc__shm_map() closed them */
+  }
+  while (nfds > 0)
+    close(fds[--nfds]);
+  if (resp != NULL)
+    gcd__wire__response__free_unpacked(resp, NULL);
+  return err;
+}
