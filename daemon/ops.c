@@ -1,0 +1,597 @@
+/*
+ * ops.c -- the request handlers of the wire protocol (gcd.wire, proto/gcd.proto).
+ *
+ * Owns: every protobuf type of the daemon: unpacking a Request, running each
+ * operation against the heap, the names and the session's holds, and packing
+ * the Response. Must not touch: sockets or libuv (server.c ships the bytes).
+ *
+ * Every error result carries a message that names the value at fault, so a
+ * person reading a client's log can act on it without the daemon's log.
+ *
+ * Threading: loop thread only.
+ */
+#include "ops.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcclient.h"
+#include "frame.h"
+#include "gcd.pb-c.h"
+#include "log.h"
+
+typedef Gcd__Wire__Op Op;
+typedef Gcd__Wire__Result Result;
+
+#define HANDLE_FMT "0x%016" PRIx64
+
+/* ------------------------------------------------------------ scratch */
+
+/* Memory for one reply's strings and sub-messages, freed in one go after
+ * packing: a batch of a million failing operations costs one free per chunk,
+ * not one per message. */
+typedef struct chunk {
+  struct chunk *next;
+  size_t used, cap;
+  _Alignas(16) char data[];
+} chunk;
+
+typedef struct batch {
+  gcd_daemon *d;
+  gcd_session *s;
+  chunk *chunks;
+  bool close_after, attach_fds;
+} batch;
+
+static void *scratch_alloc(batch *b, size_t n) {
+  chunk *c = b->chunks;
+
+  n = (n + 15) & ~(size_t)15;
+  if (c == NULL || c->cap - c->used < n) {
+    size_t cap = n > 8192 ? n : 8192;
+    if ((c = malloc(sizeof *c + cap)) == NULL)
+      return NULL;
+    *c = (chunk){.next = b->chunks, .used = 0, .cap = cap};
+    b->chunks = c;
+  }
+  c->used += n;
+  return c->data + c->used - n;
+}
+
+static void scratch_free(batch *b) {
+  while (b->chunks != NULL) {
+    chunk *c = b->chunks;
+    b->chunks = c->next;
+    free(c);
+  }
+}
+
+/* ------------------------------------------------------------ results */
+
+/* Sets an error result; the message is formatted into scratch memory (on
+ * failure the code alone goes out, which the client still understands). */
+static int fail(batch *b, Result *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(batch *b, Result *r, int code, const char *fmt, ...) {
+  char text[512];
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  r->code = code;
+  if (n >= 0 && (r->message = scratch_alloc(b, (size_t)n + 1)) != NULL)
+    memcpy(r->message, text, (size_t)n + 1);
+  return code;
+}
+
+/* A name as a person can read it in a message: printable ASCII as is, the
+ * rest as \xNN (messages are proto3 strings, which must be UTF-8). */
+static const char *quote(batch *b, const char *name) {
+  size_t len = strnlen(name, GC_NAME_MAX + 1), k = 0;
+  char *q = scratch_alloc(b, len * 4 + 1);
+
+  if (q == NULL)
+    return "?";
+  for (size_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)name[i];
+    if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+      q[k++] = (char)ch;
+    else
+      k += (size_t)sprintf(q + k, "\\x%02x", ch);
+  }
+  q[k] = '\0';
+  return q;
+}
+
+/* Resolves a handle or fails r naming it; role says which operand it was. */
+static int resolve(batch *b, Result *r, uint64_t handle, const char *role,
+                   uint32_t *index) {
+  int err = gcd_heap_resolve(&b->d->heap, handle, index);
+
+  if (err == 0)
+    return 0;
+  if (handle == 0)
+    return fail(b, r, err, "%s handle is null (0)", role);
+  if (err == GC_ESTALE)
+    return fail(b, r, err, "%s handle " HANDLE_FMT " is stale: the object was freed",
+                role, handle);
+  return fail(b, r, err,
+              "%s handle " HANDLE_FMT " is unknown: no object was ever allocated "
+              "with it", role, handle);
+}
+
+/* Checks slot against the object at index, naming both on failure. */
+static int check_slot(batch *b, Result *r, uint64_t obj, uint32_t index,
+                      uint32_t slot) {
+  uint32_t nslots = gcd_heap_obj(&b->d->heap, index)->nslots;
+
+  if (slot < nslots)
+    return 0;
+  return fail(b, r, GC_ERANGE, "slot %" PRIu32 " out of range: object " HANDLE_FMT
+              " has %" PRIu32 " slots", slot, obj, nslots);
+}
+
+/* Records a retain of the session and takes the heap reference it stands
+ * for: both, or neither. */
+static int hold(batch *b, Result *r, uint64_t handle, uint32_t index) {
+  if (gcd_holds_add(&b->s->holds, handle) != 0)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory recording a retain of "
+                HANDLE_FMT, handle);
+  gcd_heap_incref(&b->d->heap, index);
+  return 0;
+}
+
+static int name_invalid(batch *b, Result *r, const char *name) {
+  return fail(b, r, GC_ENAME, "name of %zu bytes is invalid: a name is 1 to %d "
+              "bytes without NUL", strnlen(name, GC_NAME_MAX + 1), GC_NAME_MAX);
+}
+
+/* ----------------------------------------------------------- handlers */
+
+/* The heap's figures, for messages that tell the user what to raise. */
+static int heap_full(batch *b, Result *r, const Gcd__Wire__Alloc *a) {
+  gcd_heap_stats st;
+
+  gcd_heap_stats_get(&b->d->heap, &st);
+  return fail(b, r, GC_ENOMEM, "heap full: alloc of %" PRIu32 " slots and %" PRIu64
+              " bytes does not fit; %" PRIu64 " of %" PRIu64 " payload bytes, %"
+              PRIu64 " of %" PRIu64 " slots, %" PRIu64 " of %" PRIu64 " objects in "
+              "use; raise --heap-size (or --max-objects)", a->nslots, a->nbytes,
+              st.bytes_used, st.bytes_total, st.slots_used, st.slots_total,
+              st.objects, st.table_cap - 1);
+}
+
+static int alloc_failed(batch *b, Result *r, const Gcd__Wire__Alloc *a, int err) {
+  gcd_heap_stats st;
+
+  if (err == GC_ENOMEM)
+    return heap_full(b, r, a);
+  if (err == GC_EINVAL)
+    return fail(b, r, err, "alloc of 0 slots and 0 bytes: an object needs at "
+                "least one slot or one payload byte");
+  gcd_heap_stats_get(&b->d->heap, &st);
+  return fail(b, r, err, "alloc of %" PRIu32 " slots and %" PRIu64 " bytes can "
+              "never fit: the heap holds %" PRIu64 " payload bytes and %" PRIu64
+              " slots, at most %u slots an object", a->nslots, a->nbytes,
+              st.bytes_total, st.slots_total, (unsigned)GC_SLOTS_MAX);
+}
+
+static int op_alloc(batch *b, const Op *op, Result *r) {
+  const Gcd__Wire__Alloc *a = op->alloc;
+  uint64_t handle;
+  uint32_t index;
+  int err = gcd_heap_alloc(&b->d->heap, a->nslots, a->nbytes, a->type, &handle);
+
+  if (err != 0)
+    return alloc_failed(b, r, a, err);
+  gcd_heap_resolve(&b->d->heap, handle, &index);
+  if (gcd_holds_add(&b->s->holds, handle) != 0) {
+    gcd_heap_decref(&b->d->heap, index); /* undo: nobody else can hold it */
+    return fail(b, r, GC_ENOMEM, "daemon out of memory recording the new "
+                "object's retain; the allocation was undone");
+  }
+  r->value = handle;
+  return 0;
+}
+
+static int op_retain(batch *b, const Op *op, Result *r) {
+  uint32_t index;
+  int err = resolve(b, r, op->retain->handle, "handle", &index);
+
+  return err != 0 ? err : hold(b, r, op->retain->handle, index);
+}
+
+/* The hold is checked before the count drops: a client may only give back
+ * what it took, or it could free objects other clients rely on. */
+static int op_release(batch *b, const Op *op, Result *r) {
+  uint64_t handle = op->release->handle;
+  uint32_t index;
+  int err = resolve(b, r, handle, "handle", &index);
+
+  if (err != 0)
+    return err;
+  if (gcd_holds_remove(&b->s->holds, handle) != 0)
+    return fail(b, r, GC_ENOTHELD, "handle " HANDLE_FMT " is not held by this "
+                "client: release only what alloc, retain or lookup gave you", handle);
+  gcd_heap_decref(&b->d->heap, index);
+  return 0;
+}
+
+/* Operands are checked here, one by one, so the message can say which of
+ * them was wrong; the heap then cannot refuse. */
+static int op_set_ref(batch *b, const Op *op, Result *r) {
+  const Gcd__Wire__SetRef *m = op->set_ref;
+  uint32_t oi, ti;
+  int err;
+
+  if ((err = resolve(b, r, m->object, "object", &oi)) != 0 ||
+      (err = check_slot(b, r, m->object, oi, m->slot)) != 0 ||
+      (m->target != 0 && (err = resolve(b, r, m->target, "target", &ti)) != 0))
+    return err;
+  if ((err = gcd_heap_set_ref(&b->d->heap, m->object, m->slot, m->target)) != 0)
+    return fail(b, r, err, "set_ref of slot %" PRIu32 " of " HANDLE_FMT " failed",
+                m->slot, m->object);
+  return 0;
+}
+
+static int op_get_ref(batch *b, const Op *op, Result *r) {
+  const Gcd__Wire__GetRef *m = op->get_ref;
+  uint32_t oi;
+  int err;
+
+  if ((err = resolve(b, r, m->object, "object", &oi)) != 0 ||
+      (err = check_slot(b, r, m->object, oi, m->slot)) != 0)
+    return err;
+  return gcd_heap_get_ref(&b->d->heap, m->object, m->slot, &r->value);
+}
+
+static int op_refcount(batch *b, const Op *op, Result *r) {
+  uint32_t index;
+  int err = resolve(b, r, op->refcount->handle, "handle", &index);
+
+  if (err == 0)
+    r->value = gcd_heap_refcount(&b->d->heap, index);
+  return err;
+}
+
+static int op_publish(batch *b, const Op *op, Result *r) {
+  const Gcd__Wire__Publish *m = op->publish;
+  uint64_t there = 0;
+  uint32_t index;
+  int err;
+
+  if (gcd_names_check(m->name, strlen(m->name)) != 0)
+    return name_invalid(b, r, m->name);
+  if ((err = resolve(b, r, m->handle, "handle", &index)) != 0)
+    return err;
+  err = gcd_names_publish(&b->d->names, &b->d->heap, m->name, strlen(m->name),
+                          m->handle, &there);
+  if (err == GC_EEXIST)
+    return fail(b, r, err, "name \"%s\" is already published (handle " HANDLE_FMT
+                "); unpublish it first", quote(b, m->name), there);
+  if (err != 0)
+    return fail(b, r, err, "daemon out of memory publishing name \"%s\"",
+                quote(b, m->name));
+  return 0;
+}
+
+static int no_such_name(batch *b, Result *r, const char *name) {
+  return fail(b, r, GC_ENOENT, "no object is published under name \"%s\"",
+              quote(b, name));
+}
+
+/* Lookup and retain in one loop-thread step: no unpublish can come between. */
+static int op_lookup(batch *b, const Op *op, Result *r) {
+  const char *name = op->lookup->name;
+  uint64_t handle;
+  uint32_t index;
+  int err = gcd_names_lookup(&b->d->names, name, strlen(name), &handle);
+
+  if (err == GC_ENAME)
+    return name_invalid(b, r, name);
+  if (err != 0)
+    return no_such_name(b, r, name);
+  if ((err = resolve(b, r, handle, "published", &index)) != 0 ||
+      (err = hold(b, r, handle, index)) != 0)
+    return err;
+  r->value = handle;
+  return 0;
+}
+
+static int op_unpublish(batch *b, const Op *op, Result *r) {
+  const char *name = op->unpublish->name;
+  int err = gcd_names_unpublish(&b->d->names, &b->d->heap, name, strlen(name));
+
+  if (err == GC_ENAME)
+    return name_invalid(b, r, name);
+  if (err != 0)
+    return no_such_name(b, r, name);
+  return 0;
+}
+
+static int op_info(batch *b, const Op *op, Result *r) {
+  Gcd__Wire__HeapInfo *info = scratch_alloc(b, sizeof *info);
+  gcd_heap_stats st;
+
+  if (info == NULL)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory answering info");
+  gcd__wire__heap_info__init(info);
+  gcd_heap_stats_get(&b->d->heap, &st);
+  info->objects = st.objects;
+  info->bytes_used = st.bytes_used;
+  info->bytes_total = st.bytes_total;
+  info->clients = b->d->nsessions;
+  info->slots_used = st.slots_used;
+  info->slots_total = st.slots_total;
+  info->allocs = st.allocs;
+  info->frees = st.frees;
+  r->info = info;
+  return 0;
+}
+
+/* The references from outside the heap, per table index: every session's
+ * retains and every name. */
+static void count_hold(void *ctx, uint64_t handle, uint64_t count) {
+  ((uint64_t *)ctx)[gcd_handle_index(handle)] += count;
+}
+
+static void count_name(void *ctx, const char *name, size_t len, uint64_t handle) {
+  ((uint64_t *)ctx)[gcd_handle_index(handle)]++;
+}
+
+static int op_verify(batch *b, const Op *op, Result *r) {
+  gcd_daemon *d = b->d;
+  char msg[256] = "";
+  uint64_t *ext;
+  int err;
+
+  if (!gcd_session_is_admin(d, b->s))
+    return fail(b, r, GC_EPERM, "verify is for administrators: peer uid %u is "
+                "neither the daemon's uid %u nor root", (unsigned)b->s->uid,
+                (unsigned)d->euid);
+  if ((ext = calloc(d->heap.table_cap, sizeof *ext)) == NULL)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory for verify's %" PRIu64
+                " counters", d->heap.table_cap);
+  for (gcd_session *s = d->sessions; s != NULL; s = s->next)
+    gcd_holds_each(&s->holds, count_hold, ext);
+  gcd_names_each(&d->names, count_name, ext);
+  err = gcd_heap_verify(&d->heap, ext, msg, sizeof msg);
+  free(ext);
+  if (err != 0)
+    return fail(b, r, err, "heap verification failed: %s", msg);
+  return 0;
+}
+
+/* Field numbers this daemon does not know arrive as unknown fields of Op. */
+static int op_unknown(batch *b, const Op *op, Result *r) {
+  if (op->base.n_unknown_fields > 0)
+    return fail(b, r, GC_ENOSYS, "operation %" PRIu32 " is not supported by this "
+                "daemon (protocol %u)", op->base.unknown_fields[0].tag,
+                GCD_PROTOCOL_VERSION);
+  return fail(b, r, GC_ENOSYS, "empty operation: no field of Op is set");
+}
+
+static int op_hello_again(batch *b, const Op *op, Result *r) {
+  return fail(b, r, GC_EPROTO, "hello again: a connection says hello once, alone "
+              "in its first request");
+}
+
+typedef int (*op_fn)(batch *b, const Op *op, Result *r);
+
+static const struct {
+  const char *name;
+  op_fn fn;
+} op_table[] = {
+    [GCD__WIRE__OP__OP__NOT_SET] = {"unknown", op_unknown},
+    [GCD__WIRE__OP__OP_HELLO] = {"hello", op_hello_again},
+    [GCD__WIRE__OP__OP_ALLOC] = {"alloc", op_alloc},
+    [GCD__WIRE__OP__OP_RETAIN] = {"retain", op_retain},
+    [GCD__WIRE__OP__OP_RELEASE] = {"release", op_release},
+    [GCD__WIRE__OP__OP_SET_REF] = {"set_ref", op_set_ref},
+    [GCD__WIRE__OP__OP_GET_REF] = {"get_ref", op_get_ref},
+    [GCD__WIRE__OP__OP_REFCOUNT] = {"refcount", op_refcount},
+    [GCD__WIRE__OP__OP_PUBLISH] = {"publish", op_publish},
+    [GCD__WIRE__OP__OP_LOOKUP] = {"lookup", op_lookup},
+    [GCD__WIRE__OP__OP_UNPUBLISH] = {"unpublish", op_unpublish},
+    [GCD__WIRE__OP__OP_INFO] = {"info", op_info},
+    [GCD__WIRE__OP__OP_VERIFY] = {"verify", op_verify},
+};
+
+#define OP_KINDS (sizeof op_table / sizeof op_table[0])
+
+_Static_assert(OP_KINDS <= GCD_OP_KINDS, "counters cover every operation");
+
+const char *gcd_ops_name(int kind) {
+  return kind > 0 && (size_t)kind < OP_KINDS ? op_table[kind].name : "unknown";
+}
+
+/* Counts the outcome per kind and code, for the metrics endpoint. */
+static void count(batch *b, unsigned kind, int code) {
+  b->d->op_count[kind < OP_KINDS ? kind : 0]++;
+  gcd_session_count_error(b->d, code);
+  b->s->ops++;
+  if (code != 0)
+    b->s->errors++;
+}
+
+static void run_op(batch *b, const Op *op, Result *r) {
+  unsigned kind = (unsigned)op->op_case;
+  op_fn fn = kind < OP_KINDS && op_table[kind].fn ? op_table[kind].fn : op_unknown;
+
+  count(b, kind, fn(b, op, r));
+}
+
+/* --------------------------------------------------------- handshake */
+
+static int hello_reply(batch *b, Result *r) {
+  Gcd__Wire__HelloReply *h = scratch_alloc(b, sizeof *h);
+
+  if (h == NULL)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory answering hello");
+  gcd__wire__hello_reply__init(h);
+  h->protocol_version = GCD_PROTOCOL_VERSION;
+  h->meta_size = b->d->heap.meta.size;
+  h->data_size = b->d->heap.data.size;
+  h->client_id = b->s->id;
+  h->daemon_pid = (uint32_t)b->d->pid;
+  h->daemon_version = GCD_VERSION;
+  h->max_frame = b->d->cfg.max_frame;
+  r->hello = h;
+  return 0;
+}
+
+/* A wrong version ends the connection: nothing after it could be read
+ * reliably. The name is kept for the administrators' listing. */
+static int op_hello(batch *b, const Op *op, Result *r) {
+  const Gcd__Wire__Hello *m = op->hello;
+  int err;
+
+  if (m->protocol_version != GCD_PROTOCOL_VERSION) {
+    b->close_after = true;
+    return fail(b, r, GC_EVERSION, "client speaks protocol %" PRIu32 ", daemon "
+                "speaks %u", m->protocol_version, GCD_PROTOCOL_VERSION);
+  }
+  if ((err = hello_reply(b, r)) != 0)
+    return err;
+  snprintf(b->s->name, sizeof b->s->name, "%s", m->client_name);
+  b->s->hello_done = true;
+  b->attach_fds = true;
+  gcd_log_info("session %" PRIu64 ": hello from \"%s\" (pid %ld, uid %u)",
+               b->s->id, quote(b, b->s->name), (long)b->s->pid, (unsigned)b->s->uid);
+  return 0;
+}
+
+static int not_yet(batch *b, const Op *op, Result *r) {
+  if (op->op_case == GCD__WIRE__OP__OP_HELLO)
+    return fail(b, r, GC_EPROTO, "hello must be the only operation of the first "
+                "request");
+  return fail(b, r, GC_EPROTO, "say hello first: the first request of a "
+              "connection is exactly one hello");
+}
+
+/* Before the handshake only a lone hello is answered; anything else gets
+ * GC_EPROTO per operation and the connection stays open for a hello. */
+static void run_first(batch *b, const Gcd__Wire__Request *req, Result *res) {
+  if (req->n_ops == 1 && req->ops[0]->op_case == GCD__WIRE__OP__OP_HELLO) {
+    count(b, GCD__WIRE__OP__OP_HELLO, op_hello(b, req->ops[0], &res[0]));
+    return;
+  }
+  for (size_t i = 0; i < req->n_ops; i++)
+    count(b, (unsigned)req->ops[i]->op_case, not_yet(b, req->ops[i], &res[i]));
+}
+
+/* ---------------------------------------------------------- framing */
+
+/* Packs resp behind a length prefix into out. */
+static int reply_pack(const Gcd__Wire__Response *resp, gcd_reply *out) {
+  size_t len = gcd__wire__response__get_packed_size(resp);
+  uint8_t *buf = gcd_frame_alloc(len);
+
+  if (buf == NULL)
+    return GC_ENOMEM;
+  gcd__wire__response__pack(resp, buf + GCD_FRAME_HEADER);
+  out->buf = buf;
+  out->len = GCD_FRAME_HEADER + len;
+  return 0;
+}
+
+int gcd_ops_frame_error(gcd_daemon *d, int code, const char *message,
+                        gcd_reply *out) {
+  Gcd__Wire__Response resp = GCD__WIRE__RESPONSE__INIT;
+
+  memset(out, 0, sizeof *out);
+  resp.code = code;
+  resp.message = (char *)message;
+  out->close_after = true;
+  d->frame_errors++;
+  gcd_session_count_error(d, code);
+  return reply_pack(&resp, out);
+}
+
+/* One Result per operation, in one array, pointed to by a second. */
+static int results_make(batch *b, size_t n, Gcd__Wire__Response *resp) {
+  static const Result init = GCD__WIRE__RESULT__INIT;
+  Result *res;
+
+  if (n == 0)
+    return 0;
+  if (n > SIZE_MAX / (sizeof *res + sizeof *resp->results) ||
+      (res = scratch_alloc(b, n * sizeof *res)) == NULL ||
+      (resp->results = scratch_alloc(b, n * sizeof *resp->results)) == NULL)
+    return GC_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    res[i] = init;
+    resp->results[i] = &res[i];
+  }
+  resp->n_results = n;
+  return 0;
+}
+
+static void run_batch(batch *b, const Gcd__Wire__Request *req, Result *res) {
+  if (!b->s->hello_done) {
+    run_first(b, req, res);
+    return;
+  }
+  for (size_t i = 0; i < req->n_ops; i++)
+    run_op(b, req->ops[i], &res[i]);
+}
+
+static int unreadable(gcd_daemon *d, gcd_session *s, gcd_reply *out) {
+  gcd_log_warn("session %" PRIu64 " (pid %ld): frame is not a valid "
+               "gcd.wire.Request; closing", s->id, (long)s->pid);
+  return gcd_ops_frame_error(d, GC_EFRAME, "frame is not a valid gcd.wire.Request",
+                             out);
+}
+
+/* Not even the results fit in memory: nothing ran, and the client learns
+ * why before the connection closes. */
+static int too_many(gcd_daemon *d, gcd_session *s, size_t n, gcd_reply *out) {
+  char msg[128];
+
+  snprintf(msg, sizeof msg, "daemon out of memory for a batch of %zu operations; "
+           "send smaller batches", n);
+  gcd_log_error("session %" PRIu64 ": %s", s->id, msg);
+  return gcd_ops_frame_error(d, GC_ENOMEM, msg, out);
+}
+
+static int batch_reply(batch *b, const Gcd__Wire__Request *req,
+                       Gcd__Wire__Response *resp, gcd_reply *out) {
+  int err;
+
+  if (results_make(b, req->n_ops, resp) != 0)
+    return too_many(b->d, b->s, req->n_ops, out);
+  run_batch(b, req, resp->results == NULL ? NULL : resp->results[0]);
+  if ((err = reply_pack(resp, out)) != 0) {
+    gcd_log_error("session %" PRIu64 ": out of memory packing the answer to "
+                  "%zu operations; closing", b->s->id, req->n_ops);
+    return err;
+  }
+  out->close_after = b->close_after;
+  out->attach_fds = b->attach_fds;
+  return 0;
+}
+
+int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
+                   size_t len, gcd_reply *out) {
+  Gcd__Wire__Response resp = GCD__WIRE__RESPONSE__INIT;
+  Gcd__Wire__Request *req = gcd__wire__request__unpack(NULL, len, frame);
+  batch b = {.d = d, .s = s};
+  int err;
+
+  memset(out, 0, sizeof *out);
+  if (req == NULL)
+    return unreadable(d, s, out);
+  s->requests++;
+  d->requests++;
+  resp.seq = req->seq;
+  err = batch_reply(&b, req, &resp, out);
+  scratch_free(&b);
+  gcd__wire__request__free_unpacked(req, NULL);
+  return err;
+}

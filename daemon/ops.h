@@ -1,0 +1,47 @@
+/*
+ * ops.h -- the request handlers: one frame's bytes in, one encoded Response
+ * frame out, with what the transport must do next.
+ *
+ * The only file of the daemon that sees protobuf types is ops.c. The caller
+ * (server.c, or a test) owns the socket and just ships the reply.
+ *
+ * Threading: loop thread only; every handler runs to completion, so an
+ * operation (lookup + retain, for one) is atomic against every other client.
+ */
+#ifndef GCD_OPS_H
+#define GCD_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "session.h"
+
+typedef struct gcd_reply {
+  uint8_t *buf;      /* length prefix + Response; the caller free()s it */
+  size_t len;        /* bytes in buf, prefix included */
+  bool close_after;  /* send buf, then close the connection */
+  bool attach_fds;   /* send the heap's fds (meta, data) with buf's first byte */
+} gcd_reply;
+
+/**
+ * Runs one Request frame (the payload, without its length prefix) for s and
+ * encodes the Response into *out. Returns 0 (*out filled; operations may have
+ * failed, each with its own result), or GC_ENOMEM when the daemon could not
+ * build any reply: then the caller closes the connection.
+ */
+int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
+                   size_t len, gcd_reply *out);
+
+/**
+ * Encodes a frame-level failure (code and message in the Response itself,
+ * no results) for a frame the transport refused before decoding, e.g. an
+ * oversize one. close_after is set. 0 or GC_ENOMEM.
+ */
+int gcd_ops_frame_error(gcd_daemon *d, int code, const char *message,
+                        gcd_reply *out);
+
+/** The name of an operation kind (a counter index), e.g. "alloc"; "unknown". */
+const char *gcd_ops_name(int kind);
+
+#endif /* GCD_OPS_H */

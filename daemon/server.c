@@ -1,0 +1,602 @@
+/*
+ * server.c -- the libuv loop: listening socket, connections, signals.
+ *
+ * Owns: every libuv handle and request of the daemon, the listening socket's
+ * path, each connection's decoder and write accounting. Must not touch:
+ * protobuf (ops.c encodes and decodes), the heap's internals (ops.c and
+ * session.c change it; only the segment fds are read here, to pass them).
+ *
+ * A connection is freed only in its close callback, never inside one of its
+ * own read or write callbacks: those call conn_close(), which calls
+ * uv_close(); libuv then cancels its pending writes (their callbacks run
+ * first) and calls on_closed(), where the session's retains are released.
+ *
+ * Threading: loop thread only.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "frame.h"
+#include "gcclient.h"
+#include "log.h"
+#include "ops.h"
+
+#define READ_BUF_SIZE 65536
+
+struct gcd_server {
+  uv_loop_t loop;
+  uv_pipe_t listener;
+  uv_signal_t sigint, sigterm;
+  gcd_daemon *d;
+  bool bound;       /* the socket path is ours to unlink */
+  bool stopping;
+  char rbuf[READ_BUF_SIZE]; /* one read at a time: read_cb consumes it whole */
+};
+
+typedef struct conn {
+  uv_pipe_t pipe;
+  uv_shutdown_t shutdown;
+  gcd_server *srv;
+  gcd_session session;
+  gcd_frame_decoder dec;
+  uint64_t pending;  /* reply bytes handed to uv_write, not yet completed */
+  bool paused;       /* reading stopped for backpressure */
+  bool closing;      /* no more frames are read; shutdown or close under way */
+} conn;
+
+/* Replies gathered during one read, written together in one uv_write. */
+typedef struct outq {
+  uv_buf_t *bufs;
+  void **owned;      /* what to free() when the write completes */
+  size_t n, cap;
+  uint64_t bytes;
+} outq;
+
+typedef struct wreq {
+  uv_write_t req;
+  conn *c;
+  outq q;
+} wreq;
+
+#define CONN_OF_SESSION(s) ((conn *)((char *)(s) - offsetof(conn, session)))
+
+static void conn_close(conn *c);
+static void conn_finish(conn *c);
+
+/* ------------------------------------------------------------ writing */
+
+static void outq_free(outq *q) {
+  for (size_t i = 0; i < q->n; i++)
+    free(q->owned[i]);
+  free(q->bufs);
+  free(q->owned);
+  memset(q, 0, sizeof *q);
+}
+
+/* Takes ownership of owned; base/len is the part of it to send. */
+static int outq_push(outq *q, void *owned, void *base, size_t len) {
+  if (q->n == q->cap) {
+    size_t cap = q->cap == 0 ? 8 : q->cap * 2;
+    uv_buf_t *bufs = realloc(q->bufs, cap * sizeof *bufs);
+    if (bufs != NULL)
+      q->bufs = bufs;
+    void **owned2 = bufs == NULL ? NULL : realloc(q->owned, cap * sizeof *owned2);
+    if (owned2 == NULL) {
+      free(owned);
+      return GC_ENOMEM;
+    }
+    q->owned = owned2;
+    q->cap = cap;
+  }
+  q->bufs[q->n] = uv_buf_init(base, (unsigned)len);
+  q->owned[q->n++] = owned;
+  q->bytes += len;
+  return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void read_resume(conn *c) {
+  uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+/* Reading resumes once half the limit has drained, so that a client that
+ * reads slowly does not make the daemon stop and start on every write. */
+static void on_written(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  conn *c = w->c;
+
+  c->pending -= w->q.bytes;
+  outq_free(&w->q);
+  free(w);
+  if (status < 0 && status != UV_ECANCELED) {
+    gcd_log_info("session %" PRIu64 ": write failed: %s", c->session.id,
+                 uv_strerror(status));
+    conn_close(c);
+  } else if (c->paused && !c->closing &&
+             c->pending <= c->srv->d->cfg.write_limit / 2) {
+    c->paused = false;
+    read_resume(c);
+  }
+}
+
+/* Hands q's buffers to libuv in one write; q is emptied either way. */
+static int flush(conn *c, outq *q) {
+  wreq *w;
+  int rc;
+
+  if (q->n == 0)
+    return 0;
+  if ((w = malloc(sizeof *w)) == NULL) {
+    outq_free(q);
+    return GC_ENOMEM;
+  }
+  w->c = c;
+  w->q = *q;
+  memset(q, 0, sizeof *q);
+  rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, w->q.bufs, (unsigned)w->q.n,
+                on_written);
+  if (rc != 0) {
+    outq_free(&w->q);
+    free(w);
+    return GC_EIO;
+  }
+  c->pending += w->q.bytes;
+  return 0;
+}
+
+/* Backpressure: a client that sends faster than it reads its replies stops
+ * being read until they drain, so its replies cannot exhaust memory. */
+static void throttle(conn *c) {
+  if (!c->paused && !c->closing && c->pending > c->srv->d->cfg.write_limit) {
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    c->paused = true;
+  }
+}
+
+/* One sendmsg carrying the segment fds on the first byte of buf; *sent gets
+ * the bytes the kernel took. */
+static int sendmsg_fds(conn *c, const uint8_t *buf, size_t len, size_t *sent) {
+  int fds[2] = {c->srv->d->heap.meta.fd, c->srv->d->heap.data.fd};
+  union { char b[CMSG_SPACE(sizeof fds)]; struct cmsghdr align; } u;
+  struct iovec iov = {(void *)buf, len};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = u.b, .msg_controllen = sizeof u.b};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  uv_os_fd_t fd;
+  ssize_t n;
+
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof fds);
+  memcpy(CMSG_DATA(cm), fds, sizeof fds);
+  if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0)
+    return GC_EIO;
+  do
+    n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0)
+    return GC_EIO;
+  *sent = (size_t)n;
+  return 0;
+}
+
+/* The handshake reply goes out with sendmsg (uv_write cannot attach raw
+ * fds). Every earlier reply is flushed first and must already be in the
+ * kernel, or the fds would overtake it; the rest of a short send is queued
+ * behind with uv_write. Takes ownership of buf. */
+static int send_with_fds(conn *c, outq *q, uint8_t *buf, size_t len) {
+  size_t sent = 0;
+  int err = flush(c, q);
+
+  if (err == 0 && uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) != 0) {
+    gcd_log_warn("session %" PRIu64 ": earlier replies still unread at hello; "
+                 "closing", c->session.id);
+    err = GC_EIO;
+  }
+  if (err == 0)
+    err = sendmsg_fds(c, buf, len, &sent);
+  if (err != 0 || sent == len) {
+    free(buf);
+    return err;
+  }
+  return outq_push(q, buf, buf + sent, len - sent);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  conn *c = h->data;
+
+  *buf = uv_buf_init(c->srv->rbuf, sizeof c->srv->rbuf);
+}
+
+/* Queues one reply (or sends it with the fds); after a reply that ends the
+ * connection, nothing more is read. */
+static int queue_reply(conn *c, outq *q, gcd_reply *r) {
+  int err;
+
+  if (r->attach_fds)
+    err = send_with_fds(c, q, r->buf, r->len);
+  else
+    err = outq_push(q, r->buf, r->buf, r->len);
+  if (r->close_after)
+    c->closing = true;
+  return err;
+}
+
+/* Why a frame was refused, for the client and the log; closes afterwards. */
+static int refuse_frame(conn *c, outq *q, int code) {
+  gcd_daemon *d = c->srv->d;
+  gcd_reply r;
+  char msg[160];
+
+  if (code == GC_EFRAMESIZE)
+    snprintf(msg, sizeof msg, "frame of %zu bytes exceeds the limit of %" PRIu32
+             " bytes (--max-frame)", gcd_frame_bad_len(&c->dec), d->cfg.max_frame);
+  else if (code == GC_EFRAME)
+    snprintf(msg, sizeof msg, "frame of length 0: every frame carries one Request");
+  else
+    snprintf(msg, sizeof msg, "daemon out of memory receiving a frame of %zu bytes",
+             gcd_frame_expected(&c->dec));
+  gcd_log_warn("session %" PRIu64 " (pid %ld): %s; closing", c->session.id,
+               (long)c->session.pid, msg);
+  c->closing = true;
+  if (gcd_ops_frame_error(d, code, msg, &r) != 0)
+    return GC_ENOMEM;
+  return queue_reply(c, q, &r);
+}
+
+static int run_frame(conn *c, outq *q, const gcd_frame *f) {
+  gcd_reply r;
+
+  if (gcd_ops_handle(c->srv->d, &c->session, f->data, f->len, &r) != 0) {
+    c->closing = true;
+    return GC_ENOMEM;
+  }
+  return queue_reply(c, q, &r);
+}
+
+/* Every whole frame of this read is answered; the replies leave in one
+ * write. A refused frame or a closing reply ends the reading. */
+static void feed(conn *c, const uint8_t *p, size_t n) {
+  outq q = {0};
+  gcd_frame f;
+  size_t used;
+  int rc, err = 0;
+
+  while (n > 0 && !c->closing && err == 0) {
+    rc = gcd_frame_feed(&c->dec, p, n, &used, &f);
+    p += used;
+    n -= used;
+    if (rc < 0)
+      err = refuse_frame(c, &q, rc);
+    else if (rc == 1)
+      err = run_frame(c, &q, &f);
+  }
+  if (err == 0)
+    err = flush(c, &q);
+  outq_free(&q);
+  if (err != 0)
+    conn_close(c);
+  else if (c->closing)
+    conn_finish(c);
+  else
+    throttle(c);
+}
+
+/* EOF inside a frame means the client died or sent a truncated frame. */
+static void on_eof(conn *c) {
+  if (gcd_frame_partial(&c->dec))
+    gcd_log_warn("session %" PRIu64 " (pid %ld): connection closed inside a "
+                 "frame (%zu of %zu bytes); closing", c->session.id,
+                 (long)c->session.pid, gcd_frame_received(&c->dec),
+                 gcd_frame_expected(&c->dec));
+  else
+    gcd_log_debug("session %" PRIu64 ": client closed", c->session.id);
+  c->closing = true;
+  conn_finish(c);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  conn *c = st->data;
+
+  if (nread > 0 && !c->closing)
+    feed(c, (const uint8_t *)buf->base, (size_t)nread);
+  else if (nread == UV_EOF)
+    on_eof(c);
+  else if (nread < 0) {
+    gcd_log_info("session %" PRIu64 ": read failed: %s", c->session.id,
+                 uv_strerror((int)nread));
+    conn_close(c);
+  }
+}
+
+/* ------------------------------------------------------------ closing */
+
+/* The only place a connection is freed: libuv is done with every handle
+ * and request of it. Its retains go back to the heap here. */
+static void on_closed(uv_handle_t *h) {
+  conn *c = h->data;
+  gcd_daemon *d = c->srv->d;
+  uint64_t dropped = gcd_session_close(d, &c->session);
+
+  gcd_log_info("session %" PRIu64 " closed (pid %ld, \"%s\"): %" PRIu64 " requests, "
+               "%" PRIu64 " ops, %" PRIu64 " errors, %" PRIu64 " retains released",
+               c->session.id, (long)c->session.pid, c->session.name,
+               c->session.requests, c->session.ops, c->session.errors, dropped);
+  gcd_frame_destroy(&c->dec);
+  free(c);
+}
+
+static void conn_close(conn *c) {
+  c->closing = true;
+  if (!uv_is_closing((uv_handle_t *)&c->pipe))
+    uv_close((uv_handle_t *)&c->pipe, on_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  conn_close(req->data);
+}
+
+/* Stops reading and closes once every queued reply is written, so that the
+ * client receives the error that explains the close. */
+static void conn_finish(conn *c) {
+  uv_read_stop((uv_stream_t *)&c->pipe);
+  c->shutdown.data = c;
+  if (uv_is_closing((uv_handle_t *)&c->pipe) ||
+      uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, on_shutdown) != 0)
+    conn_close(c);
+}
+
+/* ---------------------------------------------------------- accepting */
+
+static int peer_creds(conn *c, struct ucred *cred) {
+  socklen_t len = sizeof *cred;
+  uv_os_fd_t fd;
+
+  if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) != 0)
+    return GC_EIO;
+  return 0;
+}
+
+/* A refused connection is closed before it has a session. */
+static void on_closed_early(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void accept_one(gcd_server *srv) {
+  conn *c = calloc(1, sizeof *c);
+  struct ucred cred;
+
+  if (c == NULL || uv_pipe_init(&srv->loop, &c->pipe, 0) != 0) {
+    gcd_log_error("out of memory accepting a client");
+    free(c);
+    return;
+  }
+  c->srv = srv;
+  c->pipe.data = c;
+  if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->pipe) != 0 ||
+      peer_creds(c, &cred) != 0) {
+    uv_close((uv_handle_t *)&c->pipe, on_closed_early);
+    return;
+  }
+  gcd_session_open(srv->d, &c->session, cred.pid, cred.uid, cred.gid);
+  gcd_frame_init(&c->dec, srv->d->cfg.max_frame);
+  gcd_log_info("session %" PRIu64 " opened: pid %ld uid %u gid %u",
+               c->session.id, (long)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);
+  read_resume(c);
+}
+
+static void on_connection(uv_stream_t *st, int status) {
+  gcd_server *srv = st->data;
+
+  if (status < 0) {
+    gcd_log_warn("accept failed: %s", uv_strerror(status));
+    return;
+  }
+  if (!srv->stopping)
+    accept_one(srv);
+}
+
+/* ------------------------------------------------------------ stopping */
+
+static void socket_remove(gcd_server *srv) {
+  if (srv->bound && unlink(srv->d->cfg.socket_path) != 0 && errno != ENOENT)
+    gcd_log_warn("cannot remove %s: %s", srv->d->cfg.socket_path, strerror(errno));
+  srv->bound = false;
+}
+
+/* Stops accepting and closes every session; uv_run returns once the last
+ * close callback has run. The socket goes first, so a new daemon may start. */
+static void server_stop(gcd_server *srv) {
+  if (srv->stopping)
+    return;
+  srv->stopping = true;
+  uv_close((uv_handle_t *)&srv->listener, NULL);
+  socket_remove(srv);
+  uv_close((uv_handle_t *)&srv->sigint, NULL);
+  uv_close((uv_handle_t *)&srv->sigterm, NULL);
+  for (gcd_session *s = srv->d->sessions; s != NULL; s = s->next)
+    conn_close(CONN_OF_SESSION(s));
+}
+
+static void on_signal(uv_signal_t *sig, int signum) {
+  gcd_server *srv = sig->data;
+
+  gcd_log_info("%s: stopping (%zu clients connected)", strsignal(signum),
+               srv->d->nsessions);
+  server_stop(srv);
+}
+
+/* ------------------------------------------------------------- opening */
+
+/* Creates the socket's directory when missing: private, or traversable by
+ * the socket's group when one is configured. */
+static int dir_ensure(const gcd_config *cfg) {
+  char path[GCD_SOCKET_PATH_MAX];
+  const char *dir;
+
+  snprintf(path, sizeof path, "%s", cfg->socket_path);
+  dir = dirname(path);
+  if (mkdir(dir, 0700) != 0) {
+    if (errno == EEXIST)
+      return 0;
+    gcd_log_error("cannot create directory %s: %s", dir, strerror(errno));
+    return GC_EIO;
+  }
+  gcd_log_info("created directory %s", dir);
+  if (cfg->group_set && (chown(dir, (uid_t)-1, cfg->socket_gid) != 0 ||
+                         chmod(dir, 0710) != 0))
+    gcd_log_warn("cannot open directory %s to group %u: %s", dir,
+                 (unsigned)cfg->socket_gid, strerror(errno));
+  return 0;
+}
+
+/* 1 when a daemon accepts connections at path, 0 when nobody does. */
+static int socket_alive(const char *path) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
+
+  if (fd < 0)
+    return 1; /* cannot tell: do not remove anything */
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  rc = rc == 0 || (errno != ECONNREFUSED && errno != ENOENT);
+  close(fd);
+  return rc;
+}
+
+/* A socket left by a daemon that died is removed; a live one, or anything
+ * that is not a socket, is left alone and refused. */
+static int path_claim(const char *path) {
+  struct stat st;
+
+  if (lstat(path, &st) != 0) {
+    if (errno == ENOENT)
+      return 0;
+    gcd_log_error("cannot inspect %s: %s", path, strerror(errno));
+    return GC_EIO;
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    gcd_log_error("%s exists and is not a socket; not touching it", path);
+    return GC_EIO;
+  }
+  if (socket_alive(path)) {
+    gcd_log_error("another gcd is listening on %s", path);
+    return GC_EBUSY;
+  }
+  gcd_log_info("removing stale socket %s", path);
+  if (unlink(path) != 0 && errno != ENOENT) {
+    gcd_log_error("cannot remove stale socket %s: %s", path, strerror(errno));
+    return GC_EIO;
+  }
+  return 0;
+}
+
+/* Binds with umask 0177 so the socket is 0600 from its first instant; a
+ * group, when configured, is given access afterwards. */
+static int socket_bind(gcd_server *srv) {
+  const gcd_config *cfg = &srv->d->cfg;
+  mode_t old = umask(0177);
+  int rc = uv_pipe_bind(&srv->listener, cfg->socket_path);
+
+  umask(old);
+  if (rc != 0) {
+    gcd_log_error("cannot bind %s: %s", cfg->socket_path, uv_strerror(rc));
+    return GC_EIO;
+  }
+  srv->bound = true;
+  if (cfg->group_set && (chown(cfg->socket_path, (uid_t)-1, cfg->socket_gid) != 0 ||
+                         chmod(cfg->socket_path, 0660) != 0)) {
+    gcd_log_error("cannot give %s to group %u: %s", cfg->socket_path,
+                  (unsigned)cfg->socket_gid, strerror(errno));
+    return GC_EIO;
+  }
+  return 0;
+}
+
+static int listen_start(gcd_server *srv) {
+  int rc;
+
+  if ((rc = dir_ensure(&srv->d->cfg)) != 0 ||
+      (rc = path_claim(srv->d->cfg.socket_path)) != 0 ||
+      (rc = socket_bind(srv)) != 0)
+    return rc;
+  if ((rc = uv_listen((uv_stream_t *)&srv->listener, SOMAXCONN, on_connection)) != 0) {
+    gcd_log_error("cannot listen on %s: %s", srv->d->cfg.socket_path,
+                  uv_strerror(rc));
+    return GC_EIO;
+  }
+  return 0;
+}
+
+static int signals_start(gcd_server *srv) {
+  signal(SIGPIPE, SIG_IGN); /* a vanished client is an EPIPE, not a death */
+  srv->sigint.data = srv->sigterm.data = srv;
+  if (uv_signal_init(&srv->loop, &srv->sigint) != 0 ||
+      uv_signal_init(&srv->loop, &srv->sigterm) != 0 ||
+      uv_signal_start(&srv->sigint, on_signal, SIGINT) != 0 ||
+      uv_signal_start(&srv->sigterm, on_signal, SIGTERM) != 0)
+    return GC_EIO;
+  return 0;
+}
+
+/* Main thread, at start-up. The handles are initialised before anything can
+ * fail, so that gcd_server_close() can close them all in any case. */
+int gcd_server_open(gcd_server **out, gcd_daemon *d) {
+  gcd_server *srv = calloc(1, sizeof *srv);
+  int err;
+
+  if (srv == NULL)
+    return GC_ENOMEM;
+  srv->d = d;
+  if (uv_loop_init(&srv->loop) != 0) {
+    free(srv);
+    return GC_EIO;
+  }
+  uv_pipe_init(&srv->loop, &srv->listener, 0);
+  srv->listener.data = srv;
+  *out = srv;
+  if ((err = signals_start(srv)) != 0 || (err = listen_start(srv)) != 0)
+    return err;
+  return 0;
+}
+
+int gcd_server_run(gcd_server *srv) {
+  int rc = uv_run(&srv->loop, UV_RUN_DEFAULT);
+
+  return rc < 0 ? GC_EIO : 0;
+}
+
+static void close_any(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h))
+    uv_close(h, h->type == UV_NAMED_PIPE && h->data != arg ? on_closed : NULL);
+}
+
+/* Main thread, at shutdown or after a failed open: closes what is left
+ * (connections included, their retains released), then the loop. */
+void gcd_server_close(gcd_server *srv) {
+  if (srv == NULL)
+    return;
+  socket_remove(srv);
+  srv->stopping = true;
+  uv_walk(&srv->loop, close_any, srv);
+  uv_run(&srv->loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&srv->loop) != 0)
+    gcd_log_warn("event loop closed with handles still open");
+  free(srv);
+}

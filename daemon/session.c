@@ -1,0 +1,85 @@
+/*
+ * session.c -- session lifetime and the daemon context's bookkeeping.
+ *
+ * Owns: the session list, the release of a closing session's retains. Must
+ * not touch: transport or wire. Threading: loop thread only.
+ */
+#include "session.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "gcclient.h"
+
+void gcd_session_daemon_init(gcd_daemon *d) {
+  d->sessions = NULL;
+  d->nsessions = 0;
+  d->next_session_id = 1;
+  d->euid = geteuid();
+  d->pid = getpid();
+  d->start_time = time(NULL);
+  d->sessions_total = d->requests = d->frame_errors = 0;
+  memset(d->op_count, 0, sizeof d->op_count);
+  memset(d->err_count, 0, sizeof d->err_count);
+}
+
+void gcd_session_open(gcd_daemon *d, gcd_session *s, pid_t pid, uid_t uid,
+                      gid_t gid) {
+  memset(s, 0, sizeof *s);
+  s->id = d->next_session_id++;
+  s->pid = pid;
+  s->uid = uid;
+  s->gid = gid;
+  gcd_holds_init(&s->holds);
+  s->next = d->sessions;
+  if (d->sessions != NULL)
+    d->sessions->prev = s;
+  d->sessions = s;
+  d->nsessions++;
+  d->sessions_total++;
+}
+
+typedef struct release_ctx {
+  gcd_heap *heap;
+  uint64_t dropped;
+} release_ctx;
+
+/* A held handle is live: the hold is one of its references, so neither an
+ * earlier decref in this loop nor a cascade can have freed it; the last of
+ * its count may free it. */
+static void release_one(void *ctx, uint64_t handle, uint64_t count) {
+  release_ctx *r = ctx;
+  uint32_t index;
+
+  if (gcd_heap_resolve(r->heap, handle, &index) != 0)
+    return;
+  for (uint64_t k = 0; k < count; k++)
+    gcd_heap_decref(r->heap, index);
+  r->dropped += count;
+}
+
+uint64_t gcd_session_close(gcd_daemon *d, gcd_session *s) {
+  release_ctx r = {&d->heap, 0};
+
+  gcd_holds_each(&s->holds, release_one, &r);
+  gcd_holds_destroy(&s->holds);
+  if (s->prev != NULL)
+    s->prev->next = s->next;
+  else
+    d->sessions = s->next;
+  if (s->next != NULL)
+    s->next->prev = s->prev;
+  s->prev = s->next = NULL;
+  d->nsessions--;
+  return r.dropped;
+}
+
+int gcd_session_is_admin(const gcd_daemon *d, const gcd_session *s) {
+  return s->uid == d->euid || s->uid == 0;
+}
+
+void gcd_session_count_error(gcd_daemon *d, int code) {
+  unsigned k = code <= 0 ? (unsigned)-code : GCD_ERR_KINDS - 1;
+
+  d->err_count[k < GCD_ERR_KINDS ? k : GCD_ERR_KINDS - 1]++;
+}

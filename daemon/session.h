@@ -1,0 +1,85 @@
+/*
+ * session.h -- one connected client (struct gcd_session) and the daemon's
+ * shared context (struct gcd_daemon): heap, names, sessions, configuration,
+ * counters. Plain C: the transport (libuv) lives in server.c and embeds a
+ * session; the wire (protobuf) lives in ops.c and works on one.
+ *
+ * Owns: the session list and each session's holds. Must not touch: sockets,
+ * libuv, protobuf. Threading: loop thread only.
+ */
+#ifndef GCD_SESSION_H
+#define GCD_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "heap.h"
+#include "holds.h"
+#include "names.h"
+
+#define GCD_PROTOCOL_VERSION 1u
+#define GCD_CLIENT_NAME_MAX 255   /* longer hello names are cut */
+#define GCD_SOCKET_PATH_MAX 108   /* sizeof sun_path on Linux */
+#define GCD_OP_KINDS 64           /* counted per oneof number; 0 = unknown/empty */
+#define GCD_ERR_KINDS 32          /* counted per -code; 0 = success */
+
+typedef struct gcd_config {
+  char socket_path[GCD_SOCKET_PATH_MAX];
+  uint64_t heap_size;    /* payload bytes (--heap-size) */
+  uint64_t max_objects;  /* 0: derived by the heap */
+  uint32_t max_frame;    /* largest request frame payload (--max-frame) */
+  bool group_set;        /* --socket-group given */
+  gid_t socket_gid;
+  uint64_t write_limit;  /* pending reply bytes before reading pauses */
+} gcd_config;
+
+typedef struct gcd_session {
+  uint64_t id;
+  pid_t pid;             /* SO_PEERCRED at accept */
+  uid_t uid;
+  gid_t gid;
+  char name[GCD_CLIENT_NAME_MAX + 1]; /* from hello; "" before */
+  bool hello_done;
+  gcd_holds holds;       /* this client's retains */
+  uint64_t requests, ops, errors;
+  struct gcd_session *prev, *next; /* gcd_daemon.sessions */
+} gcd_session;
+
+typedef struct gcd_daemon {
+  gcd_config cfg;
+  gcd_heap heap;
+  gcd_names names;
+  gcd_session *sessions; /* every open session */
+  size_t nsessions;
+  uint64_t next_session_id;
+  uid_t euid;            /* administrators: this uid and root */
+  pid_t pid;
+  time_t start_time;
+  uint64_t sessions_total, requests, frame_errors;
+  uint64_t op_count[GCD_OP_KINDS];   /* by oneof field number */
+  uint64_t err_count[GCD_ERR_KINDS]; /* by -code, over all ops and frames */
+} gcd_daemon;
+
+/** Fills the daemon's identity and zeroes its counters and session list. */
+void gcd_session_daemon_init(gcd_daemon *d);
+
+/** Starts a session for a peer and links it into d. */
+void gcd_session_open(gcd_daemon *d, gcd_session *s, pid_t pid, uid_t uid,
+                      gid_t gid);
+
+/**
+ * Ends a session: drops every retain it still holds (objects only it kept
+ * alive are freed, with what they alone reached) and unlinks it from d.
+ * The caller frees the memory. Returns the number of retains dropped.
+ */
+uint64_t gcd_session_close(gcd_daemon *d, gcd_session *s);
+
+/** 1 when s may use administrative operations (its uid is ours or root). */
+int gcd_session_is_admin(const gcd_daemon *d, const gcd_session *s);
+
+/** Counts one outcome (0 or GC_E*) in the daemon's error counters. */
+void gcd_session_count_error(gcd_daemon *d, int code);
+
+#endif /* GCD_SESSION_H */
