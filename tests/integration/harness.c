@@ -173,20 +173,27 @@ void h_daemon_start(h_daemon *d, ...) {
   h_daemon_startv(d, extra);
 }
 
-void h_daemon_stop(h_daemon *d) {
+int h_daemon_signal(h_daemon *d, int sig) {
+  pid_t pid = d->pid;
   int status;
 
-  assert_true(d->pid > 0);
-  assert_int_equal(kill(d->pid, SIGTERM), 0);
-  status = h_wait_pid(d->pid, STOP_TIMEOUT_MS);
+  assert_true(pid > 0);
+  assert_int_equal(kill(pid, sig), 0);
+  status = h_wait_pid(pid, STOP_TIMEOUT_MS);
   if (status == -1) {
     h_daemon_kill(d);
-    fail_msg("gcd did not stop within %d ms of SIGTERM", STOP_TIMEOUT_MS);
+    fail_msg("gcd did not stop within %d ms of signal %d", STOP_TIMEOUT_MS, sig);
   }
-  track_daemon(0, d->pid);
+  track_daemon(0, pid);
   d->pid = 0;
-  if (exit_code(status) != 0)
-    fail_msg("gcd stopped with status %d after SIGTERM, expected 0", exit_code(status));
+  return exit_code(status);
+}
+
+void h_daemon_stop(h_daemon *d) {
+  int code = h_daemon_signal(d, SIGTERM);
+
+  if (code != 0)
+    fail_msg("gcd stopped with status %d after SIGTERM, expected 0", code);
   if (access(d->sock, F_OK) == 0)
     fail_msg("gcd left its socket %s behind", d->sock);
   rmdir(d->dir);

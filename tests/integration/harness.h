@@ -60,6 +60,10 @@ void h_daemon_startv(h_daemon *d, const char *const *extra);
  * returns the exit status (or 128+signal), failing on timeout. */
 int h_run_gcd(const char *const *args, int timeout_ms);
 
+/** Sends sig and waits (bounded) for the daemon's exit; returns its exit
+ * status (or 128+signal). The directory is left for the caller. */
+int h_daemon_signal(h_daemon *d, int sig);
+
 /** SIGTERM; asserts exit status 0 and that the socket file is gone. */
 void h_daemon_stop(h_daemon *d);
 

@@ -1,0 +1,139 @@
+/*
+ * test_daemon_cli.c -- the gcd command line and life cycle as a user sees
+ * them: --help/--version, usage errors (exit 64), one daemon per socket,
+ * stale socket files, clean stops on SIGTERM/SIGINT, the socket's mode, and
+ * what a connected client sees when the daemon goes away.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+#define RUN_MS 10000
+
+static void test_daemon_cli_help_and_version(void **state) {
+  assert_int_equal(h_run_gcd((const char *[]){"--help", NULL}, RUN_MS), 0);
+  assert_int_equal(h_run_gcd((const char *[]){"--version", NULL}, RUN_MS), 0);
+}
+
+static void test_daemon_cli_usage_errors_exit_64(void **state) {
+  h_daemon d;
+
+  h_daemon_prepare(&d);
+  assert_int_equal(h_run_gcd((const char *[]){"--socket", d.sock, "--heap-size", "banana",
+                                              NULL}, RUN_MS), 64);
+  assert_int_equal(h_run_gcd((const char *[]){"--socket", d.sock, "--heap-size", "12Q",
+                                              NULL}, RUN_MS), 64);
+  assert_int_equal(h_run_gcd((const char *[]){"--no-such-flag", NULL}, RUN_MS), 64);
+  assert_int_not_equal(access(d.sock, F_OK), 0); /* nothing was created */
+  rmdir(d.dir);
+}
+
+static void test_daemon_cli_refuses_a_live_socket(void **state) {
+  h_daemon d = {0};
+  gc_client *c;
+  gc_handle h;
+
+  h_daemon_start(&d, "--heap-size", "1M", NULL);
+  c = h_connect(&d, "first-daemon-client");
+  assert_ok(gc_alloc(c, 0, 8, 0, &h), c);
+  assert_int_equal(h_run_gcd((const char *[]){"--socket", d.sock, "--heap-size", "1M",
+                                              NULL}, RUN_MS), 1);
+  /* The first daemon still owns the socket and still serves this client. */
+  assert_int_equal(h_objects(c), 1);
+  gc_close(c);
+  c = h_connect(&d, "after");
+  assert_int_equal(h_objects(c), 0);
+  gc_close(c);
+  h_verify(&d);
+  h_daemon_stop(&d);
+}
+
+/* A socket file nobody listens on (a daemon that died) is replaced. */
+static void test_daemon_cli_replaces_a_stale_socket(void **state) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  h_daemon d;
+  int fd;
+
+  h_daemon_prepare(&d);
+  memcpy(sa.sun_path, d.sock, strlen(d.sock) + 1);
+  fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  close(fd);
+  assert_int_equal(access(d.sock, F_OK), 0);
+
+  h_daemon_start(&d, "--heap-size", "1M", NULL);
+  h_verify(&d);
+  h_daemon_stop(&d);
+}
+
+static void test_daemon_cli_socket_mode_0600(void **state) {
+  h_daemon d = {0};
+  struct stat st;
+
+  h_daemon_start(&d, "--heap-size", "1M", NULL);
+  assert_int_equal(stat(d.sock, &st), 0);
+  assert_true(S_ISSOCK(st.st_mode));
+  assert_int_equal(st.st_mode & 07777, 0600);
+  assert_int_equal(st.st_uid, getuid());
+  h_verify(&d);
+  h_daemon_stop(&d);
+}
+
+/* h_daemon_stop() asserts exit 0 and the socket removed after SIGTERM;
+ * SIGINT must do the same, with a client still connected. */
+static void test_daemon_cli_sigint_stops_cleanly(void **state) {
+  h_daemon d = {0};
+  gc_client *c;
+
+  h_daemon_start(&d, "--heap-size", "1M", NULL);
+  c = h_connect(&d, "connected");
+  h_verify(&d);
+  assert_int_equal(h_daemon_signal(&d, SIGINT), 0);
+  assert_int_not_equal(access(d.sock, F_OK), 0);
+  rmdir(d.dir);
+  gc_close(c);
+}
+
+static void test_daemon_cli_client_sees_closed_after_stop(void **state) {
+  h_daemon d = {0};
+  gc_client *c;
+  gc_handle h;
+  gc_batch *b;
+
+  h_daemon_start(&d, "--heap-size", "1M", NULL);
+  c = h_connect(&d, "left-behind");
+  assert_ok(gc_alloc(c, 0, 8, 0, &h), c);
+  assert_ok(gc_batch_new(c, &b), c);
+  h_verify(&d);
+  h_daemon_stop(&d);
+
+  assert_gc(gc_retain(c, h), GC_ECLOSED, c);
+  assert_true(strlen(gc_last_error(c)) > 0);
+  /* The connection stays dead: every later call says so, never SIGPIPE. */
+  assert_gc(gc_alloc(c, 0, 8, 0, &h), GC_ECLOSED, c);
+  assert_gc(gc_info(c, NULL), GC_ECLOSED, c);
+  assert_ok(gc_batch_release(b, h), c);
+  assert_gc(gc_batch_run(b), GC_ECLOSED, c);
+  gc_batch_free(b);
+  gc_close(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_daemon_cli_help_and_version),
+      cmocka_unit_test(test_daemon_cli_usage_errors_exit_64),
+      cmocka_unit_test(test_daemon_cli_refuses_a_live_socket),
+      cmocka_unit_test(test_daemon_cli_replaces_a_stale_socket),
+      cmocka_unit_test(test_daemon_cli_socket_mode_0600),
+      cmocka_unit_test(test_daemon_cli_sigint_stops_cleanly),
+      cmocka_unit_test(test_daemon_cli_client_sees_closed_after_stop),
+  };
+
+  signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test: it must not come */
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
