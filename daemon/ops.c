@@ -117,13 +117,12 @@ static int resolve(batch *b, Result *r, uint64_t handle, const char *role,
   if (err == 0)
     return 0;
   if (handle == 0)
-    return fail(b, r, err, "%s handle is null (0)", role);
+    return fail(b, r, err, "%s is the null handle (0)", role);
   if (err == GC_ESTALE)
-    return fail(b, r, err, "%s handle " HANDLE_FMT " is stale: the object was freed",
+    return fail(b, r, err, "%s " HANDLE_FMT " is stale: the object was freed",
                 role, handle);
-  return fail(b, r, err,
-              "%s handle " HANDLE_FMT " is unknown: no object was ever allocated "
-              "with it", role, handle);
+  return fail(b, r, err, "%s " HANDLE_FMT " is unknown: no object was ever "
+              "allocated with it", role, handle);
 }
 
 /* Checks slot against the object at index, naming both on failure. */
@@ -297,7 +296,7 @@ static int op_lookup(batch *b, const Op *op, Result *r) {
     return name_invalid(b, r, name);
   if (err != 0)
     return no_such_name(b, r, name);
-  if ((err = resolve(b, r, handle, "published", &index)) != 0 ||
+  if ((err = resolve(b, r, handle, "published handle", &index)) != 0 ||
       (err = hold(b, r, handle, index)) != 0)
     return err;
   r->value = handle;
