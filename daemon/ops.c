@@ -117,13 +117,12 @@ static int resolve(batch *b, Result *r, uint64_t handle, const char *role,
   if (err == 0)
     return 0;
   if (handle == 0)
-    return fail(b, r, err, "%s handle is null (0)", role);
+    return fail(b, r, err, "%s is the null handle (0)", role);
   if (err == GC_ESTALE)
-    return fail(b, r, err, "%s handle " HANDLE_FMT " is stale: the object was freed",
+    return fail(b, r, err, "%s " HANDLE_FMT " is stale: the object was freed",
                 role, handle);
-  return fail(b, r, err,
-              "%s handle " HANDLE_FMT " is unknown: no object was ever allocated "
-              "with it", role, handle);
+  return fail(b, r, err, "%s " HANDLE_FMT " is unknown: no object was ever "
+              "allocated with it", role, handle);
 }
 
 /* Checks slot against the object at index, naming both on failure. */
@@ -297,7 +296,7 @@ static int op_lookup(batch *b, const Op *op, Result *r) {
     return name_invalid(b, r, name);
   if (err != 0)
     return no_such_name(b, r, name);
-  if ((err = resolve(b, r, handle, "published", &index)) != 0 ||
+  if ((err = resolve(b, r, handle, "published handle", &index)) != 0 ||
       (err = hold(b, r, handle, index)) != 0)
     return err;
   r->value = handle;
@@ -446,6 +445,15 @@ static int hello_reply(batch *b, Result *r) {
   return 0;
 }
 
+/* The client's name goes into log lines and listings: control bytes and
+ * quotes become '?', so no client can forge a line or break a quote. */
+static void name_keep(gcd_session *s, const char *name) {
+  snprintf(s->name, sizeof s->name, "%s", name);
+  for (char *p = s->name; *p != '\0'; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"')
+      *p = '?';
+}
+
 /* A wrong version ends the connection: nothing after it could be read
  * reliably. The name is kept for the administrators' listing. */
 static int op_hello(batch *b, const Op *op, Result *r) {
@@ -459,11 +467,11 @@ static int op_hello(batch *b, const Op *op, Result *r) {
   }
   if ((err = hello_reply(b, r)) != 0)
     return err;
-  snprintf(b->s->name, sizeof b->s->name, "%s", m->client_name);
+  name_keep(b->s, m->client_name);
   b->s->hello_done = true;
   b->attach_fds = true;
   gcd_log_info("session %" PRIu64 ": hello from \"%s\" (pid %ld, uid %u)",
-               b->s->id, quote(b, b->s->name), (long)b->s->pid, (unsigned)b->s->uid);
+               b->s->id, b->s->name, (long)b->s->pid, (unsigned)b->s->uid);
   return 0;
 }
 

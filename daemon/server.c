@@ -396,7 +396,7 @@ static void accept_one(gcd_server *srv) {
   }
   gcd_session_open(srv->d, &c->session, cred.pid, cred.uid, cred.gid);
   gcd_frame_init(&c->dec, srv->d->cfg.max_frame);
-  gcd_log_info("session %" PRIu64 " opened: pid %ld uid %u gid %u",
+  gcd_log_debug("session %" PRIu64 " opened: pid %ld uid %u gid %u",
                c->session.id, (long)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);
   read_resume(c);
 }

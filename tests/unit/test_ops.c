@@ -1,0 +1,737 @@
+/*
+ * test_ops.c -- the request handlers, end to end without sockets: Requests
+ * are built and packed with protobuf-c, run by gcd_ops_handle() against a
+ * real in-process heap, and the encoded Response frames are decoded and
+ * checked: every error code, each message naming the offending value, the
+ * handshake rules, admin-only verify, batches, and the release of a closed
+ * session's retains.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "frame.h"
+#include "gcclient.h"
+#include "gcd.pb-c.h"
+#include "log.h"
+#include "ops.h"
+#include "session.h"
+
+typedef Gcd__Wire__Op Op;
+
+#define MAX_GARBAGE 65536
+
+typedef struct fixture {
+  gcd_daemon d;
+  gcd_session a, b;  /* a: admin (our uid), b: another uid; both said hello */
+  bool a_open, b_open;
+  void *garbage[MAX_GARBAGE]; /* what the op builders allocated */
+  size_t ngarbage;
+} fixture;
+
+/* What one operation's result said, copied out of the Response. */
+typedef struct res {
+  int code;
+  uint64_t value;
+  char msg[512];
+  bool close_after, attach_fds;
+} res;
+
+static fixture *F; /* the builders' allocations are the current test's */
+
+static void *keep(size_t n) {
+  void *p = calloc(1, n);
+
+  assert_non_null(p);
+  assert_true(F->ngarbage < MAX_GARBAGE);
+  F->garbage[F->ngarbage++] = p;
+  return p;
+}
+
+/* ------------------------------------------------------------ builders */
+
+static Op *op_new(Gcd__Wire__Op__OpCase kind) {
+  Op *o = keep(sizeof *o);
+
+  gcd__wire__op__init(o);
+  o->op_case = kind;
+  return o;
+}
+
+static Op *op_hello(uint32_t version, const char *name) {
+  Op *o = op_new(GCD__WIRE__OP__OP_HELLO);
+
+  o->hello = keep(sizeof *o->hello);
+  gcd__wire__hello__init(o->hello);
+  o->hello->protocol_version = version;
+  o->hello->client_name = (char *)name;
+  return o;
+}
+
+static Op *op_alloc(uint32_t nslots, uint64_t nbytes) {
+  Op *o = op_new(GCD__WIRE__OP__OP_ALLOC);
+
+  o->alloc = keep(sizeof *o->alloc);
+  gcd__wire__alloc__init(o->alloc);
+  o->alloc->nslots = nslots;
+  o->alloc->nbytes = nbytes;
+  o->alloc->type = 42;
+  return o;
+}
+
+/* retain, release, refcount */
+static Op *op_handle(Gcd__Wire__Op__OpCase kind, uint64_t h) {
+  Op *o = op_new(kind);
+  Gcd__Wire__HandleOp *m = keep(sizeof *m);
+
+  gcd__wire__handle_op__init(m);
+  m->handle = h;
+  o->retain = m; /* one union member for the three */
+  return o;
+}
+
+static Op *op_set_ref(uint64_t obj, uint32_t slot, uint64_t target) {
+  Op *o = op_new(GCD__WIRE__OP__OP_SET_REF);
+
+  o->set_ref = keep(sizeof *o->set_ref);
+  gcd__wire__set_ref__init(o->set_ref);
+  o->set_ref->object = obj;
+  o->set_ref->slot = slot;
+  o->set_ref->target = target;
+  return o;
+}
+
+static Op *op_get_ref(uint64_t obj, uint32_t slot) {
+  Op *o = op_new(GCD__WIRE__OP__OP_GET_REF);
+
+  o->get_ref = keep(sizeof *o->get_ref);
+  gcd__wire__get_ref__init(o->get_ref);
+  o->get_ref->object = obj;
+  o->get_ref->slot = slot;
+  return o;
+}
+
+static Op *op_publish(const char *name, uint64_t h) {
+  Op *o = op_new(GCD__WIRE__OP__OP_PUBLISH);
+
+  o->publish = keep(sizeof *o->publish);
+  gcd__wire__publish__init(o->publish);
+  o->publish->name = (char *)name;
+  o->publish->handle = h;
+  return o;
+}
+
+/* lookup, unpublish */
+static Op *op_name(Gcd__Wire__Op__OpCase kind, const char *name) {
+  Op *o = op_new(kind);
+  Gcd__Wire__NameOp *m = keep(sizeof *m);
+
+  gcd__wire__name_op__init(m);
+  m->name = (char *)name;
+  o->lookup = m;
+  return o;
+}
+
+/* info, verify */
+static Op *op_empty(Gcd__Wire__Op__OpCase kind) {
+  Op *o = op_new(kind);
+  Gcd__Wire__Empty *m = keep(sizeof *m);
+
+  gcd__wire__empty__init(m);
+  o->info = m;
+  return o;
+}
+
+/* ------------------------------------------------------------ running */
+
+/* Runs raw frame bytes and decodes the reply, checking its length prefix. */
+static Gcd__Wire__Response *run_raw(gcd_session *s, const uint8_t *frame,
+                                    size_t len, gcd_reply *rep) {
+  Gcd__Wire__Response *resp;
+  uint32_t n;
+
+  assert_int_equal(gcd_ops_handle(&F->d, s, frame, len, rep), 0);
+  assert_non_null(rep->buf);
+  assert_true(rep->len >= GCD_FRAME_HEADER);
+  n = (uint32_t)rep->buf[0] << 24 | (uint32_t)rep->buf[1] << 16 |
+      (uint32_t)rep->buf[2] << 8 | rep->buf[3];
+  assert_int_equal(n, rep->len - GCD_FRAME_HEADER);
+  resp = gcd__wire__response__unpack(NULL, n, rep->buf + GCD_FRAME_HEADER);
+  assert_non_null(resp);
+  free(rep->buf);
+  rep->buf = NULL;
+  return resp;
+}
+
+static Gcd__Wire__Response *run(gcd_session *s, Op **ops, size_t n, gcd_reply *rep) {
+  Gcd__Wire__Request req = GCD__WIRE__REQUEST__INIT;
+  Gcd__Wire__Response *resp;
+  uint8_t *buf;
+  size_t len;
+
+  req.seq = 77;
+  req.n_ops = n;
+  req.ops = ops;
+  len = gcd__wire__request__get_packed_size(&req);
+  buf = malloc(len + 1);
+  assert_non_null(buf);
+  gcd__wire__request__pack(&req, buf);
+  resp = run_raw(s, buf, len, rep);
+  free(buf);
+  assert_int_equal(resp->seq, 77);
+  assert_int_equal(resp->code, 0);
+  assert_int_equal(resp->n_results, n);
+  return resp;
+}
+
+static res result_of(const Gcd__Wire__Result *r, const gcd_reply *rep) {
+  res x = {.code = r->code, .value = r->value,
+           .close_after = rep->close_after, .attach_fds = rep->attach_fds};
+
+  snprintf(x.msg, sizeof x.msg, "%s", r->message != NULL ? r->message : "");
+  return x;
+}
+
+/* One operation alone in a request. */
+static res run1(gcd_session *s, Op *op) {
+  gcd_reply rep;
+  Gcd__Wire__Response *resp = run(s, &op, 1, &rep);
+  res x = result_of(resp->results[0], &rep);
+
+  gcd__wire__response__free_unpacked(resp, NULL);
+  return x;
+}
+
+static uint64_t alloc_ok(gcd_session *s, uint32_t nslots, uint64_t nbytes) {
+  res x = run1(s, op_alloc(nslots, nbytes));
+
+  assert_int_equal(x.code, 0);
+  assert_int_not_equal(x.value, 0);
+  return x.value;
+}
+
+static uint64_t refcount_of(gcd_session *s, uint64_t h) {
+  res x = run1(s, op_handle(GCD__WIRE__OP__OP_REFCOUNT, h));
+
+  assert_int_equal(x.code, 0);
+  return x.value;
+}
+
+static uint64_t live_objects(void) {
+  gcd_heap_stats st;
+
+  gcd_heap_stats_get(&F->d.heap, &st);
+  return st.objects;
+}
+
+/* The message names the value at fault: as hex for handles. */
+static void assert_mentions_handle(const char *msg, uint64_t h) {
+  char hex[32];
+
+  snprintf(hex, sizeof hex, "0x%016" PRIx64, h);
+  if (strstr(msg, hex) == NULL)
+    fail_msg("message \"%s\" does not name handle %s", msg, hex);
+}
+
+static void assert_mentions(const char *msg, const char *what) {
+  if (strstr(msg, what) == NULL)
+    fail_msg("message \"%s\" does not mention \"%s\"", msg, what);
+}
+
+/* ------------------------------------------------------------ fixture */
+
+static void session_hello(gcd_session *s, uid_t uid, const char *name) {
+  res x;
+
+  gcd_session_open(&F->d, s, getpid(), uid, getgid());
+  x = run1(s, op_hello(GCD_PROTOCOL_VERSION, name));
+  assert_int_equal(x.code, 0);
+}
+
+static int setup(void **state) {
+  gcd_heap_config hc = {.data_size = 1 << 20};
+
+  if ((F = calloc(1, sizeof *F)) == NULL)
+    return -1;
+  F->d.cfg.max_frame = 4 << 20;
+  gcd_session_daemon_init(&F->d);
+  if (gcd_heap_init(&F->d.heap, &hc) != 0)
+    return -1;
+  gcd_names_init(&F->d.names);
+  session_hello(&F->a, F->d.euid, "admin");
+  session_hello(&F->b, F->d.euid + 1000, "other");
+  F->a_open = F->b_open = true;
+  *state = F;
+  return 0;
+}
+
+/* Everything the sessions and names held goes back; a test that left an
+ * object alive otherwise fails here. */
+static int teardown(void **state) {
+  uint64_t left;
+
+  if (F->a_open)
+    gcd_session_close(&F->d, &F->a);
+  if (F->b_open)
+    gcd_session_close(&F->d, &F->b);
+  gcd_names_destroy(&F->d.names, &F->d.heap);
+  left = live_objects();
+  gcd_heap_destroy(&F->d.heap);
+  for (size_t i = 0; i < F->ngarbage; i++)
+    free(F->garbage[i]);
+  free(F);
+  return left == 0 ? 0 : -1;
+}
+
+/* ----------------------------------------------------------- handshake */
+
+static void test_ops_hello_replies_sizes_and_asks_for_fds(void **state) {
+  gcd_session c;
+  gcd_reply rep;
+  Op *op = op_hello(1, "tester");
+  Gcd__Wire__Response *resp;
+  const Gcd__Wire__HelloReply *h;
+
+  gcd_session_open(&F->d, &c, 1234, F->d.euid, 0);
+  resp = run(&c, &op, 1, &rep);
+  assert_int_equal(resp->results[0]->code, 0);
+  h = resp->results[0]->hello;
+  assert_non_null(h);
+  assert_int_equal(h->protocol_version, 1);
+  assert_int_equal(h->meta_size, F->d.heap.meta.size);
+  assert_int_equal(h->data_size, F->d.heap.data.size);
+  assert_int_equal(h->client_id, c.id);
+  assert_int_equal(h->daemon_pid, (uint32_t)getpid());
+  assert_int_equal(h->max_frame, 4 << 20);
+  assert_true(rep.attach_fds);
+  assert_false(rep.close_after);
+  assert_true(c.hello_done);
+  assert_string_equal(c.name, "tester");
+  gcd__wire__response__free_unpacked(resp, NULL);
+  gcd_session_close(&F->d, &c);
+}
+
+static void test_ops_before_hello_each_op_is_eproto(void **state) {
+  gcd_session c;
+  gcd_reply rep;
+  Op *ops[2] = {op_alloc(1, 1), op_empty(GCD__WIRE__OP__OP_INFO)};
+  Gcd__Wire__Response *resp;
+
+  gcd_session_open(&F->d, &c, 1, F->d.euid, 0);
+  resp = run(&c, ops, 2, &rep);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(resp->results[i]->code, GC_EPROTO);
+    assert_mentions(resp->results[i]->message, "say hello first");
+  }
+  assert_false(rep.close_after); /* the connection may still say hello */
+  assert_false(rep.attach_fds);
+  assert_int_equal(live_objects(), 0);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  assert_int_equal(run1(&c, op_hello(1, "late")).code, 0);
+  gcd_session_close(&F->d, &c);
+}
+
+static void test_ops_hello_not_alone_is_eproto(void **state) {
+  gcd_session c;
+  gcd_reply rep;
+  Op *ops[2] = {op_hello(1, "x"), op_empty(GCD__WIRE__OP__OP_INFO)};
+  Gcd__Wire__Response *resp;
+
+  gcd_session_open(&F->d, &c, 1, F->d.euid, 0);
+  resp = run(&c, ops, 2, &rep);
+  assert_int_equal(resp->results[0]->code, GC_EPROTO);
+  assert_mentions(resp->results[0]->message, "only operation");
+  assert_int_equal(resp->results[1]->code, GC_EPROTO);
+  assert_false(c.hello_done);
+  assert_false(rep.attach_fds);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  gcd_session_close(&F->d, &c);
+}
+
+static void test_ops_hello_twice_is_eproto(void **state) {
+  res x = run1(&F->a, op_hello(1, "again"));
+
+  assert_int_equal(x.code, GC_EPROTO);
+  assert_mentions(x.msg, "hello again");
+  assert_false(x.attach_fds);
+  assert_false(x.close_after);
+}
+
+static void test_ops_version_mismatch_closes(void **state) {
+  gcd_session c;
+  res x;
+
+  gcd_session_open(&F->d, &c, 1, F->d.euid, 0);
+  x = run1(&c, op_hello(7, "future"));
+  assert_int_equal(x.code, GC_EVERSION);
+  assert_string_equal(x.msg, "client speaks protocol 7, daemon speaks 1");
+  assert_true(x.close_after);
+  assert_false(x.attach_fds);
+  assert_false(c.hello_done);
+  gcd_session_close(&F->d, &c);
+}
+
+static void test_ops_malformed_frame_is_eframe_and_closes(void **state) {
+  const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+  gcd_reply rep;
+  Gcd__Wire__Response *resp = run_raw(&F->a, junk, sizeof junk, &rep);
+
+  assert_int_equal(resp->code, GC_EFRAME);
+  assert_string_equal(resp->message, "frame is not a valid gcd.wire.Request");
+  assert_int_equal(resp->n_results, 0);
+  assert_true(rep.close_after);
+  gcd__wire__response__free_unpacked(resp, NULL);
+}
+
+static void test_ops_frame_error_encodes_code_and_message(void **state) {
+  gcd_reply rep;
+  Gcd__Wire__Response *resp;
+
+  assert_int_equal(gcd_ops_frame_error(&F->d, GC_EFRAMESIZE, "too big", &rep), 0);
+  assert_true(rep.close_after);
+  resp = gcd__wire__response__unpack(NULL, rep.len - 4, rep.buf + 4);
+  assert_non_null(resp);
+  assert_int_equal(resp->code, GC_EFRAMESIZE);
+  assert_string_equal(resp->message, "too big");
+  gcd__wire__response__free_unpacked(resp, NULL);
+  free(rep.buf);
+  assert_int_equal(F->d.err_count[-GC_EFRAMESIZE], 1);
+}
+
+/* --------------------------------------------------------- operations */
+
+static void test_ops_alloc_errors(void **state) {
+  res x = run1(&F->a, op_alloc(0, 0));
+  char big[32];
+
+  assert_int_equal(x.code, GC_EINVAL);
+  assert_mentions(x.msg, "0 slots and 0 bytes");
+  x = run1(&F->a, op_alloc(0, UINT64_C(1) << 40));
+  assert_int_equal(x.code, GC_ETOOBIG);
+  snprintf(big, sizeof big, "%" PRIu64 " bytes", UINT64_C(1) << 40);
+  assert_mentions(x.msg, big);
+  x = run1(&F->a, op_alloc(GC_SLOTS_MAX + 1, 0));
+  assert_int_equal(x.code, GC_ETOOBIG);
+  assert_mentions(x.msg, "16777217 slots");
+}
+
+static void test_ops_heap_full_is_enomem_with_figures(void **state) {
+  uint64_t h = alloc_ok(&F->a, 0, 600 << 10);
+  res x = run1(&F->a, op_alloc(0, 600 << 10));
+
+  assert_int_equal(x.code, GC_ENOMEM);
+  assert_mentions(x.msg, "heap full");
+  assert_mentions(x.msg, "614400 bytes");
+  assert_mentions(x.msg, "of 1048576 payload bytes");
+  assert_mentions(x.msg, "raise --heap-size");
+  assert_int_equal(run1(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, h)).code, 0);
+  assert_int_equal(alloc_ok(&F->a, 0, 600 << 10) != 0, 1); /* room again */
+}
+
+static void test_ops_alloc_records_a_hold(void **state) {
+  uint64_t h = alloc_ok(&F->a, 2, 64);
+
+  assert_int_equal(gcd_holds_count(&F->a.holds, h), 1);
+  assert_int_equal(refcount_of(&F->a, h), 1);
+}
+
+static void test_ops_retain_release_balance(void **state) {
+  uint64_t h = alloc_ok(&F->a, 0, 8);
+
+  assert_int_equal(run1(&F->b, op_handle(GCD__WIRE__OP__OP_RETAIN, h)).code, 0);
+  assert_int_equal(refcount_of(&F->a, h), 2);
+  assert_int_equal(gcd_holds_count(&F->b.holds, h), 1);
+  assert_int_equal(run1(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, h)).code, 0);
+  assert_int_equal(refcount_of(&F->b, h), 1);
+  assert_int_equal(run1(&F->b, op_handle(GCD__WIRE__OP__OP_RELEASE, h)).code, 0);
+  assert_int_equal(live_objects(), 0);
+}
+
+/* A client cannot release another client's retain. */
+static void test_ops_release_not_held_is_enotheld(void **state) {
+  uint64_t h = alloc_ok(&F->a, 0, 8);
+  res x = run1(&F->b, op_handle(GCD__WIRE__OP__OP_RELEASE, h));
+
+  assert_int_equal(x.code, GC_ENOTHELD);
+  assert_mentions_handle(x.msg, h);
+  assert_mentions(x.msg, "is not held by this client");
+  assert_int_equal(refcount_of(&F->a, h), 1);
+}
+
+static void test_ops_stale_and_unknown_handles(void **state) {
+  uint64_t h = alloc_ok(&F->a, 0, 8), forged = gcd_handle_make(999, 5);
+  res x;
+
+  assert_int_equal(run1(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, h)).code, 0);
+  x = run1(&F->a, op_handle(GCD__WIRE__OP__OP_RETAIN, h));
+  assert_int_equal(x.code, GC_ESTALE);
+  assert_mentions_handle(x.msg, h);
+  assert_mentions(x.msg, "is stale: the object was freed");
+  x = run1(&F->a, op_handle(GCD__WIRE__OP__OP_REFCOUNT, forged));
+  assert_int_equal(x.code, GC_EBADHANDLE);
+  assert_mentions_handle(x.msg, forged);
+  x = run1(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, 0));
+  assert_int_equal(x.code, GC_EBADHANDLE);
+  assert_mentions(x.msg, "null handle");
+  x = run1(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, h));
+  assert_int_equal(x.code, GC_ESTALE); /* stale beats not-held */
+}
+
+static void test_ops_set_ref_and_get_ref(void **state) {
+  uint64_t obj = alloc_ok(&F->a, 4, 0), t = alloc_ok(&F->a, 0, 8);
+  res x;
+
+  assert_int_equal(run1(&F->a, op_set_ref(obj, 3, t)).code, 0);
+  assert_int_equal(refcount_of(&F->a, t), 2);
+  x = run1(&F->a, op_get_ref(obj, 3));
+  assert_int_equal(x.code, 0);
+  assert_int_equal(x.value, t);
+  assert_int_equal(run1(&F->a, op_set_ref(obj, 3, 0)).code, 0);
+  assert_int_equal(refcount_of(&F->a, t), 1);
+  assert_int_equal(run1(&F->a, op_get_ref(obj, 3)).value, 0);
+}
+
+static void test_ops_slot_out_of_range_is_erange(void **state) {
+  uint64_t obj = alloc_ok(&F->a, 4, 0), t = alloc_ok(&F->a, 0, 8);
+  res x = run1(&F->a, op_set_ref(obj, 7, t));
+
+  assert_int_equal(x.code, GC_ERANGE);
+  assert_mentions(x.msg, "slot 7 out of range");
+  assert_mentions(x.msg, "has 4 slots");
+  assert_mentions_handle(x.msg, obj);
+  x = run1(&F->a, op_get_ref(obj, 4));
+  assert_int_equal(x.code, GC_ERANGE);
+  assert_mentions(x.msg, "slot 4 out of range");
+  assert_int_equal(refcount_of(&F->a, t), 1);
+}
+
+static void test_ops_set_ref_names_the_bad_operand(void **state) {
+  uint64_t obj = alloc_ok(&F->a, 1, 0), t = alloc_ok(&F->a, 0, 8);
+  res x;
+
+  assert_int_equal(run1(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, t)).code, 0);
+  x = run1(&F->a, op_set_ref(obj, 0, t));
+  assert_int_equal(x.code, GC_ESTALE);
+  assert_mentions(x.msg, "target");
+  assert_mentions_handle(x.msg, t);
+  x = run1(&F->a, op_set_ref(t, 0, obj));
+  assert_int_equal(x.code, GC_ESTALE);
+  assert_mentions(x.msg, "object");
+}
+
+static void test_ops_names(void **state) {
+  uint64_t h = alloc_ok(&F->a, 0, 8);
+  char toolong[GC_NAME_MAX + 2];
+  res x;
+
+  memset(toolong, 'z', sizeof toolong - 1);
+  toolong[sizeof toolong - 1] = '\0';
+  assert_int_equal(run1(&F->a, op_publish("graph", h)).code, 0);
+  x = run1(&F->a, op_publish("graph", h));
+  assert_int_equal(x.code, GC_EEXIST);
+  assert_mentions(x.msg, "\"graph\"");
+  assert_mentions_handle(x.msg, h);
+  x = run1(&F->a, op_publish(toolong, h));
+  assert_int_equal(x.code, GC_ENAME);
+  assert_mentions(x.msg, "256 bytes");
+  assert_int_equal(run1(&F->a, op_publish("", h)).code, GC_ENAME);
+  x = run1(&F->b, op_name(GCD__WIRE__OP__OP_LOOKUP, "graph"));
+  assert_int_equal(x.code, 0);
+  assert_int_equal(x.value, h);
+  assert_int_equal(gcd_holds_count(&F->b.holds, h), 1); /* lookup retains */
+  assert_int_equal(refcount_of(&F->a, h), 3);
+  x = run1(&F->b, op_name(GCD__WIRE__OP__OP_LOOKUP, "graff"));
+  assert_int_equal(x.code, GC_ENOENT);
+  assert_mentions(x.msg, "\"graff\"");
+  assert_int_equal(run1(&F->a, op_name(GCD__WIRE__OP__OP_UNPUBLISH, "graph")).code, 0);
+  x = run1(&F->a, op_name(GCD__WIRE__OP__OP_UNPUBLISH, "graph"));
+  assert_int_equal(x.code, GC_ENOENT);
+  assert_int_equal(refcount_of(&F->a, h), 2);
+  x = run1(&F->a, op_publish("bad\x01name", 0));
+  assert_int_equal(x.code, GC_EBADHANDLE);
+}
+
+/* A stale handle in a published name, and a name with unprintable bytes,
+ * are quoted readably in messages. */
+static void test_ops_name_messages_escape_bytes(void **state) {
+  res x = run1(&F->a, op_name(GCD__WIRE__OP__OP_LOOKUP, "tab\there"));
+
+  assert_int_equal(x.code, GC_ENOENT);
+  assert_mentions(x.msg, "\"tab\\x09here\"");
+}
+
+static void test_ops_info_counts_clients(void **state) {
+  gcd_reply rep;
+  Op *op = op_empty(GCD__WIRE__OP__OP_INFO);
+  Gcd__Wire__Response *resp;
+
+  alloc_ok(&F->a, 1, 100);
+  resp = run(&F->a, &op, 1, &rep);
+  assert_non_null(resp->results[0]->info);
+  assert_int_equal(resp->results[0]->info->clients, 2);
+  assert_int_equal(resp->results[0]->info->objects, 1);
+  assert_int_equal(resp->results[0]->info->bytes_total, F->d.heap.data.size);
+  assert_true(resp->results[0]->info->bytes_used >= 100);
+  gcd__wire__response__free_unpacked(resp, NULL);
+}
+
+static void test_ops_unknown_and_empty_ops_are_enosys(void **state) {
+  /* Request{seq=1, ops=[Op{field 40 = 1}, Op{}]} */
+  const uint8_t raw[] = {0x08, 0x01, 0x12, 0x03, 0xc0, 0x02, 0x01, 0x12, 0x00};
+  gcd_reply rep;
+  Gcd__Wire__Response *resp = run_raw(&F->a, raw, sizeof raw, &rep);
+
+  assert_int_equal(resp->n_results, 2);
+  assert_int_equal(resp->results[0]->code, GC_ENOSYS);
+  assert_mentions(resp->results[0]->message, "operation 40");
+  assert_int_equal(resp->results[1]->code, GC_ENOSYS);
+  assert_mentions(resp->results[1]->message, "empty operation");
+  assert_false(rep.close_after);
+  gcd__wire__response__free_unpacked(resp, NULL);
+}
+
+/* One failing operation does not stop the others; results keep order. */
+static void test_ops_batch_failures_are_per_op(void **state) {
+  gcd_reply rep;
+  Op *ops[4] = {op_handle(GCD__WIRE__OP__OP_RELEASE, gcd_handle_make(3, 3)),
+                op_alloc(0, 16), op_alloc(0, 0), op_alloc(1, 0)};
+  Gcd__Wire__Response *resp = run(&F->a, ops, 4, &rep);
+
+  assert_int_equal(resp->results[0]->code, GC_EBADHANDLE);
+  assert_int_equal(resp->results[1]->code, 0);
+  assert_int_equal(resp->results[2]->code, GC_EINVAL);
+  assert_int_equal(resp->results[3]->code, 0);
+  assert_int_not_equal(resp->results[1]->value, resp->results[3]->value);
+  assert_int_equal(gcd_holds_size(&F->a.holds), 2);
+  gcd__wire__response__free_unpacked(resp, NULL);
+}
+
+static void test_ops_large_batch(void **state) {
+  enum { N = 5000 };
+  Op **ops = keep(2 * N * sizeof *ops);
+  gcd_reply rep;
+  Gcd__Wire__Response *resp;
+
+  for (int i = 0; i < N; i++)
+    ops[i] = op_alloc(0, 8);
+  resp = run(&F->a, ops, N, &rep);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(resp->results[i]->code, 0);
+    ops[N + i] = op_handle(GCD__WIRE__OP__OP_RELEASE, resp->results[i]->value);
+  }
+  assert_int_equal(live_objects(), N);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  resp = run(&F->a, ops + N, N, &rep);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(resp->results[i]->code, 0);
+  assert_int_equal(live_objects(), 0);
+  gcd__wire__response__free_unpacked(resp, NULL);
+}
+
+static void test_ops_counters(void **state) {
+  uint64_t allocs = F->d.op_count[GCD__WIRE__OP__OP_ALLOC];
+  uint64_t notheld = F->d.err_count[-GC_ENOTHELD];
+  uint64_t h = alloc_ok(&F->a, 0, 8);
+
+  run1(&F->b, op_handle(GCD__WIRE__OP__OP_RELEASE, h));
+  assert_int_equal(F->d.op_count[GCD__WIRE__OP__OP_ALLOC], allocs + 1);
+  assert_int_equal(F->d.err_count[-GC_ENOTHELD], notheld + 1);
+  assert_int_equal(F->b.errors, 1);
+  assert_string_equal(gcd_ops_name(GCD__WIRE__OP__OP_SET_REF), "set_ref");
+}
+
+/* ------------------------------------------------------------- verify */
+
+static void test_ops_verify_admin_counts_holds_and_names(void **state) {
+  uint64_t x = alloc_ok(&F->a, 1, 8), y = alloc_ok(&F->a, 0, 8);
+  uint32_t i;
+  res r;
+
+  assert_int_equal(run1(&F->a, op_set_ref(x, 0, y)).code, 0);
+  assert_int_equal(run1(&F->b, op_handle(GCD__WIRE__OP__OP_RETAIN, y)).code, 0);
+  assert_int_equal(run1(&F->a, op_publish("x", x)).code, 0);
+  r = run1(&F->a, op_empty(GCD__WIRE__OP__OP_VERIFY));
+  assert_int_equal(r.code, 0);
+  /* A reference nobody accounts for is found. */
+  assert_int_equal(gcd_heap_resolve(&F->d.heap, y, &i), 0);
+  gcd_heap_incref(&F->d.heap, i);
+  r = run1(&F->a, op_empty(GCD__WIRE__OP__OP_VERIFY));
+  assert_int_equal(r.code, GC_ECORRUPT);
+  assert_mentions(r.msg, "heap verification failed");
+  gcd_heap_decref(&F->d.heap, i);
+}
+
+static void test_ops_verify_non_admin_is_eperm(void **state) {
+  res r = run1(&F->b, op_empty(GCD__WIRE__OP__OP_VERIFY));
+  char uid[32];
+
+  assert_int_equal(r.code, GC_EPERM);
+  snprintf(uid, sizeof uid, "uid %u", (unsigned)F->b.uid);
+  assert_mentions(r.msg, uid);
+}
+
+/* ------------------------------------------------------ session close */
+
+/* Closing a session frees what only it held, graphs included, and keeps
+ * what another client holds. */
+static void test_ops_session_close_releases_holds(void **state) {
+  uint64_t x = alloc_ok(&F->a, 1, 8), y = alloc_ok(&F->a, 0, 8);
+  uint64_t z = alloc_ok(&F->a, 0, 8);
+  uint32_t i;
+
+  assert_int_equal(run1(&F->a, op_set_ref(x, 0, y)).code, 0);
+  assert_int_equal(run1(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, y)).code, 0);
+  assert_int_equal(run1(&F->a, op_handle(GCD__WIRE__OP__OP_RETAIN, x)).code, 0);
+  assert_int_equal(run1(&F->b, op_handle(GCD__WIRE__OP__OP_RETAIN, z)).code, 0);
+  assert_int_equal(live_objects(), 3);
+  assert_int_equal(gcd_session_close(&F->d, &F->a), 3); /* x twice, z once */
+  F->a_open = false;
+  assert_int_equal(gcd_heap_resolve(&F->d.heap, x, &i), GC_ESTALE);
+  assert_int_equal(gcd_heap_resolve(&F->d.heap, y, &i), GC_ESTALE);
+  assert_int_equal(gcd_heap_resolve(&F->d.heap, z, &i), 0);
+  assert_int_equal(refcount_of(&F->b, z), 1);
+  assert_int_equal(F->d.nsessions, 1);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void) {
+  gcd_log_set_level(GCD_LOG_ERROR); /* the handlers' info lines are noise here */
+  const struct CMUnitTest tests[] = {
+      T(test_ops_hello_replies_sizes_and_asks_for_fds),
+      T(test_ops_before_hello_each_op_is_eproto),
+      T(test_ops_hello_not_alone_is_eproto),
+      T(test_ops_hello_twice_is_eproto),
+      T(test_ops_version_mismatch_closes),
+      T(test_ops_malformed_frame_is_eframe_and_closes),
+      T(test_ops_frame_error_encodes_code_and_message),
+      T(test_ops_alloc_errors),
+      T(test_ops_heap_full_is_enomem_with_figures),
+      T(test_ops_alloc_records_a_hold),
+      T(test_ops_retain_release_balance),
+      T(test_ops_release_not_held_is_enotheld),
+      T(test_ops_stale_and_unknown_handles),
+      T(test_ops_set_ref_and_get_ref),
+      T(test_ops_slot_out_of_range_is_erange),
+      T(test_ops_set_ref_names_the_bad_operand),
+      T(test_ops_names),
+      T(test_ops_name_messages_escape_bytes),
+      T(test_ops_info_counts_clients),
+      T(test_ops_unknown_and_empty_ops_are_enosys),
+      T(test_ops_batch_failures_are_per_op),
+      T(test_ops_large_batch),
+      T(test_ops_counters),
+      T(test_ops_verify_admin_counts_holds_and_names),
+      T(test_ops_verify_non_admin_is_eperm),
+      T(test_ops_session_close_releases_holds),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
