@@ -105,7 +105,7 @@ GC_EXTERN void gc_close(gc_client *c) {
     return;
   gc__wire_kill(c);
   gc__shm_unmap(&c->heap);
-  free(c->buf);
+  gc__wire_free(c);
   free(c);
 }
 

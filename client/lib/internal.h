@@ -44,6 +44,10 @@ struct gc_client {
   gc__heap heap;
   unsigned char *buf;    /* frame buffer, reused and grown as needed */
   size_t buf_cap;
+  void *enc;             /* wire.c's encoding scratch for enc_cap ops, reused:
+                            big batches would otherwise fault in fresh pages
+                            on every run */
+  size_t enc_cap;
   char err[GC__ERR_MAX]; /* gc_last_error(); "" after a success */
 };
 
@@ -129,6 +133,9 @@ int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res
 
 /** Closes the socket; every later exchange answers GC_ECLOSED. */
 void gc__wire_kill(gc_client *c);
+
+/** Frees the frame buffer and the encoding scratch. */
+void gc__wire_free(gc_client *c);
 
 /* client.c */
 

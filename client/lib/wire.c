@@ -319,18 +319,36 @@ static void take_results(gc_client *c, const gc__op *ops, const Response *resp,
   }
 }
 
+/* Room for n encoded ops followed by the array of n pointers to them that
+ * a Request holds; one block, reused for the connection's lifetime. */
+static wire_op *enc_reserve(gc_client *c, size_t n, Gcd__Wire__Op ***ptrs) {
+  const size_t each = sizeof(wire_op) + sizeof(Gcd__Wire__Op *);
+  void *p;
+
+  _Static_assert(sizeof(wire_op) % _Alignof(Gcd__Wire__Op *) == 0,
+                 "the pointer array after the ops is aligned");
+  if (n > c->enc_cap) {
+    if (n > SIZE_MAX / each || (p = realloc(c->enc, n * each)) == NULL) {
+      gc__fail(c, GC_ENOCLIENT, "no memory to encode %zu operations", n);
+      return NULL;
+    }
+    c->enc = p;
+    c->enc_cap = n;
+  }
+  *ptrs = (Gcd__Wire__Op **)((wire_op *)c->enc + n);
+  return c->enc;
+}
+
 int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res,
                       gc_heap_info *info) {
   Request req = GCD__WIRE__REQUEST__INIT;
-  wire_op *w = calloc(n ? n : 1, sizeof *w);
-  Gcd__Wire__Op **ptrs = calloc(n ? n : 1, sizeof *ptrs);
   Response *resp = NULL;
+  Gcd__Wire__Op **ptrs;
+  wire_op *w = enc_reserve(c, n ? n : 1, &ptrs);
   int err;
 
-  if (w == NULL || ptrs == NULL) {
-    err = gc__fail(c, GC_ENOCLIENT, "no memory to encode %zu operations", n);
-    goto out;
-  }
+  if (w == NULL)
+    return GC_ENOCLIENT;
   for (size_t i = 0; i < n; i++) {
     encode_op(&w[i], &ops[i]);
     ptrs[i] = &w[i].op;
@@ -341,10 +359,14 @@ int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res
     take_results(c, ops, resp, res, info);
     gcd__wire__response__free_unpacked(resp, NULL);
   }
-out:
-  free(ptrs);
-  free(w);
   return err;
+}
+
+void gc__wire_free(gc_client *c) {
+  free(c->buf);
+  free(c->enc);
+  c->buf = c->enc = NULL;
+  c->buf_cap = c->enc_cap = 0;
 }
 
 /* ---------------------------------------------------------------- hello */
