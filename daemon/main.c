@@ -35,7 +35,7 @@
 #define MAX_OBJECTS_LIMIT (UINT64_C(1) << 31)
 #define WRITE_LIMIT (8 * KIB * KIB)                  /* backpressure threshold */
 
-enum { OPT_HEAP = 256, OPT_OBJECTS, OPT_FRAME, OPT_GROUP };
+enum { OPT_HEAP = 256, OPT_OBJECTS, OPT_FRAME, OPT_GROUP, OPT_PRINT_SOCKET };
 
 static const struct option long_options[] = {
     {"socket", required_argument, NULL, 's'},
@@ -43,6 +43,7 @@ static const struct option long_options[] = {
     {"max-objects", required_argument, NULL, OPT_OBJECTS},
     {"max-frame", required_argument, NULL, OPT_FRAME},
     {"socket-group", required_argument, NULL, OPT_GROUP},
+    {"print-socket", no_argument, NULL, OPT_PRINT_SOCKET},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -67,6 +68,7 @@ static void usage(FILE *to) {
           "      --max-frame SIZE     largest request frame accepted (default 4M, 1K..1G)\n"
           "      --socket-group GROUP make the socket 0660 and owned by GROUP (default:\n"
           "                           0600, this user only)\n"
+          "      --print-socket       print the socket path these options select, and exit\n"
           "  -v, --verbose            log debug lines (or GCD_LOG_LEVEL=error|warn|info|debug)\n"
           "  -h, --help               show this help and exit\n"
           "  -V, --version            show the version and exit\n"
@@ -199,6 +201,9 @@ static int parse_option(int opt, const char *arg, gcd_config *cfg) {
     return rc;
   case OPT_GROUP:
     return parse_group(arg, cfg);
+  case OPT_PRINT_SOCKET:
+    cfg->print_socket = true;
+    return 0;
   case 'v':
     gcd_log_set_level(GCD_LOG_DEBUG);
     return 0;
@@ -228,6 +233,10 @@ static int parse_args(int argc, char **argv, gcd_config *cfg) {
   if (cfg->socket_path[0] == '\0' &&
       gcd_default_socket_path(cfg->socket_path, sizeof cfg->socket_path) != 0)
     return usage_error("%s", "the default socket path is too long; use --socket");
+  if (cfg->print_socket) {
+    printf("%s\n", cfg->socket_path);
+    return 0;
+  }
   return -1;
 }
 

@@ -31,6 +31,7 @@ typedef struct gcd_config {
   uint64_t max_objects;  /* 0: derived by the heap */
   uint32_t max_frame;    /* largest request frame payload (--max-frame) */
   bool group_set;        /* --socket-group given */
+  bool print_socket;     /* --print-socket: resolve the path, print it, exit */
   gid_t socket_gid;
   uint64_t write_limit;  /* pending reply bytes before reading pauses */
 } gcd_config;
