@@ -35,7 +35,8 @@
 #define MAX_OBJECTS_LIMIT (UINT64_C(1) << 31)
 #define WRITE_LIMIT (8 * KIB * KIB)                  /* backpressure threshold */
 
-enum { OPT_HEAP = 256, OPT_OBJECTS, OPT_FRAME, OPT_GROUP, OPT_PRINT_SOCKET };
+enum { OPT_HEAP = 256, OPT_OBJECTS, OPT_FRAME, OPT_GROUP, OPT_PRINT_SOCKET, OPT_ADMIN_GROUP,
+       OPT_METRICS };
 
 static const struct option long_options[] = {
     {"socket", required_argument, NULL, 's'},
@@ -43,6 +44,8 @@ static const struct option long_options[] = {
     {"max-objects", required_argument, NULL, OPT_OBJECTS},
     {"max-frame", required_argument, NULL, OPT_FRAME},
     {"socket-group", required_argument, NULL, OPT_GROUP},
+    {"admin-group", required_argument, NULL, OPT_ADMIN_GROUP},
+    {"metrics-listen", required_argument, NULL, OPT_METRICS},
     {"print-socket", no_argument, NULL, OPT_PRINT_SOCKET},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -68,13 +71,18 @@ static void usage(FILE *to) {
           "      --max-frame SIZE     largest request frame accepted (default 4M, 1K..1G)\n"
           "      --socket-group GROUP make the socket 0660 and owned by GROUP (default:\n"
           "                           0600, this user only)\n"
+          "      --admin-group GROUP  members of GROUP may also use the administrative\n"
+          "                           operations (default: this user and root only)\n"
+          "      --metrics-listen HOST:PORT\n"
+          "                           serve Prometheus /metrics there (default %s;\n"
+          "                           an empty value disables it)\n"
           "      --print-socket       print the socket path these options select, and exit\n"
           "  -v, --verbose            log debug lines (or GCD_LOG_LEVEL=error|warn|info|debug)\n"
           "  -h, --help               show this help and exit\n"
           "  -V, --version            show the version and exit\n"
           "\n"
           "Exit status: 0 clean stop (SIGINT/SIGTERM), 64 usage error, 1 runtime failure.\n",
-          path);
+          path, GCD_METRICS_DEFAULT);
 }
 
 /* "1G", "512M", "4096", "64KiB": a positive count of bytes, suffixes in
@@ -136,7 +144,7 @@ static int parse_objects(const char *arg, uint64_t *out) {
 }
 
 /* A group name, or a number. */
-static int parse_group(const char *arg, gcd_config *cfg) {
+static int parse_group(const char *flag, const char *arg, gid_t *gid, bool *set) {
   struct group *g = getgrnam(arg);
   char *end;
   unsigned long n;
@@ -145,13 +153,37 @@ static int parse_group(const char *arg, gcd_config *cfg) {
     errno = 0;
     n = strtoul(arg, &end, 10);
     if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 ||
-        n >= (unsigned long)(gid_t)-1)
-      return usage_error("--socket-group: no group '%s'", arg);
-    cfg->socket_gid = (gid_t)n;
+        n >= (unsigned long)(gid_t)-1) {
+      fprintf(stderr, "gcd: %s: no group '%s'\nTry 'gcd --help'.\n", flag, arg);
+      return EX_USAGE;
+    }
+    *gid = (gid_t)n;
   } else {
-    cfg->socket_gid = g->gr_gid;
+    *gid = g->gr_gid;
   }
-  cfg->group_set = true;
+  *set = true;
+  return 0;
+}
+
+/* HOST:PORT with a numeric port, or "" to disable. The address itself is
+ * resolved by the server when it listens. */
+static int set_metrics(const char *arg, gcd_config *cfg) {
+  const char *colon = strrchr(arg, ':');
+  char *end;
+  unsigned long port;
+
+  if (arg[0] == '\0') {
+    cfg->metrics_listen[0] = '\0';
+    return 0;
+  }
+  if (colon == NULL || colon == arg || strlen(arg) >= sizeof cfg->metrics_listen)
+    return usage_error("--metrics-listen '%s' is not HOST:PORT", arg);
+  errno = 0;
+  port = strtoul(colon + 1, &end, 10);
+  if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || port > 65535)
+    return usage_error("--metrics-listen '%s': the port is not a number from 0 to 65535",
+                       arg);
+  memcpy(cfg->metrics_listen, arg, strlen(arg) + 1);
   return 0;
 }
 
@@ -181,6 +213,7 @@ static void config_defaults(gcd_config *cfg) {
   cfg->heap_size = DEFAULT_HEAP_SIZE;
   cfg->max_frame = DEFAULT_MAX_FRAME;
   cfg->write_limit = WRITE_LIMIT;
+  memcpy(cfg->metrics_listen, GCD_METRICS_DEFAULT, sizeof GCD_METRICS_DEFAULT);
 }
 
 static int parse_option(int opt, const char *arg, gcd_config *cfg) {
@@ -200,7 +233,11 @@ static int parse_option(int opt, const char *arg, gcd_config *cfg) {
     cfg->max_frame = (uint32_t)v;
     return rc;
   case OPT_GROUP:
-    return parse_group(arg, cfg);
+    return parse_group("--socket-group", arg, &cfg->socket_gid, &cfg->group_set);
+  case OPT_ADMIN_GROUP:
+    return parse_group("--admin-group", arg, &cfg->admin_gid, &cfg->admin_group_set);
+  case OPT_METRICS:
+    return set_metrics(arg, cfg);
   case OPT_PRINT_SOCKET:
     cfg->print_socket = true;
     return 0;

@@ -373,6 +373,25 @@ static int peer_creds(conn *c, struct ucred *cred) {
   return 0;
 }
 
+/* Whether the peer has gid among its groups, primary or supplementary. The
+ * kernel reports the groups the peer had when it connected (SO_PEERGROUPS),
+ * so a later setgroups() in the client changes nothing. */
+static bool peer_in_group(conn *c, gid_t primary, gid_t gid) {
+  gid_t groups[256];
+  socklen_t len = sizeof groups;
+  uv_os_fd_t fd;
+
+  if (primary == gid)
+    return true;
+  if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0)
+    return false;
+  for (size_t i = 0; i < len / sizeof groups[0]; i++)
+    if (groups[i] == gid)
+      return true;
+  return false;
+}
+
 /* A refused connection is closed before it has a session. */
 static void on_closed_early(uv_handle_t *h) {
   free(h->data);
@@ -395,6 +414,8 @@ static void accept_one(gcd_server *srv) {
     return;
   }
   gcd_session_open(srv->d, &c->session, cred.pid, cred.uid, cred.gid);
+  c->session.admin_group = srv->d->cfg.admin_group_set &&
+                           peer_in_group(c, cred.gid, srv->d->cfg.admin_gid);
   gcd_frame_init(&c->dec, srv->d->cfg.max_frame);
   gcd_log_debug("session %" PRIu64 " opened: pid %ld uid %u gid %u",
                c->session.id, (long)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);

@@ -75,7 +75,7 @@ uint64_t gcd_session_close(gcd_daemon *d, gcd_session *s) {
 }
 
 int gcd_session_is_admin(const gcd_daemon *d, const gcd_session *s) {
-  return s->uid == d->euid || s->uid == 0;
+  return s->uid == d->euid || s->uid == 0 || s->admin_group;
 }
 
 void gcd_session_count_error(gcd_daemon *d, int code) {

@@ -23,7 +23,9 @@
 #define GCD_CLIENT_NAME_MAX 255   /* longer hello names are cut */
 #define GCD_SOCKET_PATH_MAX 108   /* sizeof sun_path on Linux */
 #define GCD_OP_KINDS 64           /* counted per oneof number; 0 = unknown/empty */
-#define GCD_ERR_KINDS 32          /* counted per -code; 0 = success */
+#define GCD_ERR_KINDS 32
+#define GCD_LISTEN_MAX 64         /* --metrics-listen HOST:PORT */
+#define GCD_METRICS_DEFAULT "127.0.0.1:9478"          /* counted per -code; 0 = success */
 
 typedef struct gcd_config {
   char socket_path[GCD_SOCKET_PATH_MAX];
@@ -33,6 +35,9 @@ typedef struct gcd_config {
   bool group_set;        /* --socket-group given */
   bool print_socket;     /* --print-socket: resolve the path, print it, exit */
   gid_t socket_gid;
+  bool admin_group_set;  /* --admin-group given */
+  gid_t admin_gid;       /* members may use administrative operations */
+  char metrics_listen[GCD_LISTEN_MAX]; /* HOST:PORT for /metrics; "" disables */
   uint64_t write_limit;  /* pending reply bytes before reading pauses */
 } gcd_config;
 
@@ -43,6 +48,7 @@ typedef struct gcd_session {
   gid_t gid;
   char name[GCD_CLIENT_NAME_MAX + 1]; /* from hello; "" before */
   bool hello_done;
+  bool admin_group;      /* peer is in --admin-group (SO_PEERGROUPS at accept) */
   gcd_holds holds;       /* this client's retains */
   uint64_t requests, ops, errors;
   struct gcd_session *prev, *next; /* gcd_daemon.sessions */
@@ -77,7 +83,8 @@ void gcd_session_open(gcd_daemon *d, gcd_session *s, pid_t pid, uid_t uid,
  */
 uint64_t gcd_session_close(gcd_daemon *d, gcd_session *s);
 
-/** 1 when s may use administrative operations (its uid is ours or root). */
+/** 1 when s may use administrative operations: its uid is ours or root, or
+ *  it is a member of --admin-group (recorded at accept). */
 int gcd_session_is_admin(const gcd_daemon *d, const gcd_session *s);
 
 /** Counts one outcome (0 or GC_E*) in the daemon's error counters. */
