@@ -47,6 +47,8 @@
  * the collector (generation, dirty, marks) and clients ignore them. */
 #define GCD_OBJ_LIVE 0x1u     /* the entry holds an object */
 #define GCD_OBJ_TRACKED 0x2u  /* has slots: the cycle collector considers it */
+#define GCD_OBJ_ZOMBIE 0x100u /* freed during a collection that still reads its
+                                 slot array: entry kept until the collection ends */
 
 /** One object-table entry: header of one object. 48 bytes, 8-aligned. */
 typedef struct gcd_obj {

@@ -13,7 +13,13 @@
  * C11 atomics; an entry is filled first and published by release stores of
  * gen and flags last.
  *
- * Threading: loop thread only, unless a function says otherwise.
+ * The collector (collector.c) is told of every change it must know about:
+ * a tracked object allocated (gcd_gc_track), any count or slot changing
+ * (gcd_gc_touch), a tracked object dying (gcd_gc_untrack, which may keep its
+ * entry as a zombie until the running collection ends).
+ *
+ * Threading: loop thread only, unless a function says otherwise; "loop
+ * thread" means whichever thread holds the heap lock (gcthread.h).
  */
 #include "heap.h"
 
@@ -23,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collector.h"
 #include "gcclient.h"
 
 #define PAYLOAD_ALIGN 16     /* payloads start 16-byte aligned */
@@ -304,6 +311,8 @@ int gcd_heap_alloc(gcd_heap *h, uint32_t nslots, uint64_t nbytes, uint32_t type,
   }
   blocks_clear(h, soff, nslots, doff, nbytes);
   entry_publish(h, i, type, nslots, soff, doff, nbytes);
+  if (nslots > 0 && h->gc != NULL)
+    gcd_gc_track(h->gc, i);
   h->objects++;
   h->allocs++;
   *handle = gcd_heap_handle(h, i);
@@ -341,10 +350,24 @@ uint64_t gcd_heap_refcount(const gcd_heap *h, uint32_t index) {
   return atomic_load_explicit(&h->table[index].refcount, RELAXED);
 }
 
+/* The collector must see every change of a count or of slots made while it
+ * scans (the dirty-bit protocol, collector.h). */
+static void touch(gcd_heap *h, uint32_t index) {
+  if (h->gc != NULL)
+    gcd_gc_touch(h->gc, index);
+}
+
+/* Whether dying tracked object i must stay as a zombie: the running
+ * collection still walks its slot array. */
+static bool keep_zombie(gcd_heap *h, uint32_t i, uint32_t flags) {
+  return (flags & GCD_OBJ_TRACKED) && h->gc != NULL && gcd_gc_untrack(h->gc, i);
+}
+
 /* Loop thread. Relaxed: the count orders nothing else; a collector reading
  * it concurrently relies on the dirty-bit protocol, not on this store. */
 void gcd_heap_incref(gcd_heap *h, uint32_t index) {
   assert(atomic_load_explicit(&h->table[index].flags, RELAXED) & GCD_OBJ_LIVE);
+  touch(h, index);
   atomic_fetch_add_explicit(&h->table[index].refcount, 1, RELAXED);
 }
 
@@ -354,17 +377,25 @@ void gcd_heap_incref(gcd_heap *h, uint32_t index) {
  * stale at once (gen bumped, skipping 0), its payload goes back. With slots
  * it joins the dying chain (through data_off, free now) until its children
  * are released; without, its entry is free at once. */
-static void obj_kill(gcd_heap *h, uint32_t i, uint32_t *dying) {
+static void obj_unlink(gcd_heap *h, uint32_t i, uint32_t flags_after) {
   gcd_obj *o = &h->table[i];
   uint32_t gen = atomic_load_explicit(&o->gen, RELAXED) + 1;
 
   atomic_store_explicit(&o->gen, gen == 0 ? 1 : gen, RELEASE);
-  atomic_fetch_and_explicit(&o->flags, ~(uint32_t)(GCD_OBJ_LIVE | GCD_OBJ_TRACKED),
-                            RELEASE);
+  atomic_store_explicit(&o->flags, flags_after, RELEASE);
   if (o->nbytes > 0)
     gcd_arena_free(&h->data_arena, o->data_off, payload_units(o->nbytes));
   h->objects--;
   h->frees++;
+}
+
+/* A zombie keeps its nslots and slots fields and its slot array (the scan
+ * reads them) until gcd_heap_free_entry(); data_off is free for the chain. */
+static void obj_kill(gcd_heap *h, uint32_t i, uint32_t *dying) {
+  gcd_obj *o = &h->table[i];
+  uint32_t fl = atomic_load_explicit(&o->flags, RELAXED);
+
+  obj_unlink(h, i, keep_zombie(h, i, fl) ? GCD_OBJ_ZOMBIE : 0);
   if (o->nslots == 0) {
     entry_put(h, i);
     return;
@@ -382,6 +413,8 @@ static uint64_t release_children(gcd_heap *h, uint32_t i, uint32_t *dying) {
   for (uint32_t k = 0; k < o->nslots; k++) {
     uint64_t c = atomic_exchange_explicit(&h->slots[o->slots + k], 0, RELAXED);
     uint32_t ci = gcd_handle_index(c);
+    if (c != 0)
+      touch(h, ci);
     if (c != 0 &&
         atomic_fetch_sub_explicit(&h->table[ci].refcount, 1, RELAXED) == 1) {
       obj_kill(h, ci, dying);
@@ -404,10 +437,29 @@ static uint64_t free_graph(gcd_heap *h, uint32_t root) {
     gcd_obj *o = &h->table[i];
     dying = (uint32_t)o->data_off;
     freed += release_children(h, i, &dying);
+    if (atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_ZOMBIE)
+      continue;
     gcd_arena_free(&h->slot_arena, o->slots, o->nslots);
     entry_put(h, i);
   }
   return freed;
+}
+
+/* Collector, lock held. */
+void gcd_heap_free_entry(gcd_heap *h, uint32_t index) {
+  gcd_obj *o = &h->table[index];
+  uint32_t fl = atomic_load_explicit(&o->flags, RELAXED);
+
+  if (fl & GCD_OBJ_LIVE) {
+    obj_unlink(h, index, 0);
+    h->cycle_frees++;
+  } else {
+    assert(fl & GCD_OBJ_ZOMBIE);
+    atomic_store_explicit(&o->flags, 0, RELEASE);
+  }
+  if (o->nslots > 0)
+    gcd_arena_free(&h->slot_arena, o->slots, o->nslots);
+  entry_put(h, index);
 }
 
 /* Loop thread. */
@@ -416,6 +468,7 @@ uint64_t gcd_heap_decref(gcd_heap *h, uint32_t index) {
 
   assert(atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE);
   assert(atomic_load_explicit(&o->refcount, RELAXED) > 0);
+  touch(h, index);
   if (atomic_fetch_sub_explicit(&o->refcount, 1, RELAXED) != 1)
     return 0;
   return free_graph(h, index);
@@ -451,6 +504,7 @@ int gcd_heap_set_ref(gcd_heap *h, uint64_t obj, uint32_t slot, uint64_t target) 
     return err;
   if (target != 0)
     gcd_heap_incref(h, t);
+  touch(h, gcd_handle_index(obj));
   old = atomic_exchange_explicit(word, target, memory_order_acq_rel);
   if (old != 0)
     gcd_heap_decref(h, gcd_handle_index(old));
@@ -478,6 +532,7 @@ void gcd_heap_stats_get(const gcd_heap *h, gcd_heap_stats *out) {
       .slots_total = h->hdr->slots_cap,
       .allocs = h->allocs,
       .frees = h->frees,
+      .cycle_frees = h->cycle_frees,
       .table_cap = h->table_cap,
       .table_hwm = h->table_hwm,
   };

@@ -32,6 +32,7 @@ typedef struct gcd_heap_stats {
   uint64_t slots_total;  /* slot arena capacity */
   uint64_t allocs;       /* objects allocated since start */
   uint64_t frees;        /* objects freed since start */
+  uint64_t cycle_frees;  /* of frees, those the collector found unreachable */
   uint64_t table_cap;    /* table entries, entry 0 included */
   uint64_t table_hwm;    /* entries ever used, entry 0 included */
 } gcd_heap_stats;
@@ -44,6 +45,8 @@ typedef struct gcd_heap_stats {
  * zero is unlinked at once (handles stale, payload returned) and, while its
  * slots still wait to be released, chained through its dead entry's
  * data_off field; so freeing any graph can neither recurse nor fail. */
+struct gcd_gc;
+
 typedef struct gcd_heap {
   gcd_shm meta;                /* meta segment: header, table, slot arena */
   gcd_shm data;                /* data segment: payloads */
@@ -57,6 +60,8 @@ typedef struct gcd_heap {
   uint64_t table_reserved;     /* entries whose backing is reserved */
   uint32_t free_head;          /* free-entry list through obj.slots, 0 = empty */
   uint64_t objects, allocs, frees;
+  uint64_t cycle_frees;        /* of frees: objects the collector found unreachable */
+  struct gcd_gc *gc;           /* the collector, told of every change; may be NULL */
 } gcd_heap;
 
 /** Creates both segments sized from cfg and empties the heap. 0 or GC_E*. */
@@ -112,6 +117,14 @@ int gcd_heap_get_ref(const gcd_heap *h, uint64_t obj, uint32_t slot,
 
 /** The live object's reference count. */
 uint64_t gcd_heap_refcount(const gcd_heap *h, uint32_t index);
+
+/**
+ * Collector, heap lock held: hands back object index's entry and slot array.
+ * A live object (one the collector found unreachable, its slots already
+ * cleared) is freed first and counted as a cycle free; a zombie (freed during
+ * the collection, GCD_OBJ_ZOMBIE) only gives back what it kept.
+ */
+void gcd_heap_free_entry(gcd_heap *h, uint32_t index);
 
 /** Fills *out. */
 void gcd_heap_stats_get(const gcd_heap *h, gcd_heap_stats *out);

@@ -1,0 +1,556 @@
+/*
+ * collector.c -- CPython's generational cycle collector over the shared heap.
+ *
+ * Owns the collector's private per-object arrays (list links, tags, gc_refs,
+ * marks, dirty epochs) and the generation policy. Reads object headers and
+ * slots through the heap; never touches payloads, the wire, libuv or clocks.
+ * The lock discipline of each entry point is stated in collector.h: "lock
+ * held" means the caller holds the heap lock (so the loop thread is not
+ * mutating the heap); the scan runs while the loop thread works.
+ */
+#include "collector.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gcclient.h"
+
+#define NO_LIST 0xffu
+
+/* ------------------------------------------------------------------------
+ * Lists: circular, doubly linked through prev/next; list L's sentinel is
+ * index cap + L, so an index >= cap is always a sentinel.
+ * ---------------------------------------------------------------------- */
+
+static uint32_t sentinel(const gcd_gc *gc, int list) {
+  return (uint32_t)(gc->cap + (uint64_t)list);
+}
+
+static void list_init(gcd_gc *gc, int list) {
+  uint32_t s = sentinel(gc, list);
+  gc->prev[s] = gc->next[s] = s;
+  gc->count[list] = 0;
+}
+
+static void link_tail(gcd_gc *gc, int list, uint32_t idx) {
+  uint32_t s = sentinel(gc, list), last = gc->prev[s];
+  gc->next[last] = idx;
+  gc->prev[idx] = last;
+  gc->next[idx] = s;
+  gc->prev[s] = idx;
+}
+
+static void unlink_one(gcd_gc *gc, uint32_t idx) {
+  gc->next[gc->prev[idx]] = gc->next[idx];
+  gc->prev[gc->next[idx]] = gc->prev[idx];
+}
+
+static void move_to(gcd_gc *gc, int list, uint32_t idx) {
+  unlink_one(gc, idx);
+  link_tail(gc, list, idx);
+}
+
+/* Appends every member of from to the tail of to, leaving from empty. O(1). */
+static void splice(gcd_gc *gc, int from, int to) {
+  uint32_t fs = sentinel(gc, from), ts = sentinel(gc, to);
+  if (gc->next[fs] == fs)
+    return;
+  uint32_t first = gc->next[fs], last = gc->prev[fs], tail = gc->prev[ts];
+  gc->next[tail] = first;
+  gc->prev[first] = tail;
+  gc->next[last] = ts;
+  gc->prev[ts] = last;
+  gc->prev[fs] = gc->next[fs] = fs;
+  gc->count[to] += gc->count[from];
+  gc->count[from] = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Tags and generations.
+ * ---------------------------------------------------------------------- */
+
+static uint32_t tag_of(const gcd_gc *gc, uint32_t idx) {
+  return atomic_load_explicit(&gc->tag[idx], memory_order_relaxed);
+}
+
+static void set_tag(gcd_gc *gc, uint32_t idx, uint32_t tag) {
+  atomic_store_explicit(&gc->tag[idx], tag, memory_order_relaxed);
+}
+
+/* The list a tag stands for under the current boundaries. Epochs start at
+ * 1: tag 0 is an entry never tracked. */
+static int list_of_tag(const gcd_gc *gc, uint32_t tag) {
+  if (tag == 0 || tag == GCD_GC_T_NONE || tag == GCD_GC_T_DOOMED)
+    return -1;
+  if (tag == GCD_GC_T_GARBAGE)
+    return GCD_GC_GARBAGE;
+  if (tag < gc->frozen_below)
+    return GCD_GC_PERMANENT;
+  if (tag >= gc->young_from)
+    return 0;
+  return tag >= gc->middle_from ? 1 : 2;
+}
+
+/* Whether idx belongs to the working set of the active collection. Called by
+ * the collector during the scan (tags of members are stable then) and by the
+ * loop thread under the lock. */
+static bool in_work(const gcd_gc *gc, uint32_t idx) {
+  uint32_t tag = tag_of(gc, idx);
+  if (!gc->active || tag >= gc->work_epoch)
+    return false;
+  int list = list_of_tag(gc, tag);
+  return list >= 0 && list <= gc->collecting;
+}
+
+/* ------------------------------------------------------------------------
+ * Set-up.
+ * ---------------------------------------------------------------------- */
+
+/* Large arrays are malloc'd whole: the pages are touched only as the heap
+ * grows, so a table of millions costs nothing until used. */
+static int alloc_arrays(gcd_gc *gc) {
+  size_t n = (size_t)gc->cap + GCD_GC_NLISTS;
+  gc->prev = malloc(n * sizeof *gc->prev);
+  gc->next = malloc(n * sizeof *gc->next);
+  gc->tag = calloc(gc->cap, sizeof *gc->tag);
+  gc->dirty = calloc(gc->cap, sizeof *gc->dirty);
+  gc->refs = malloc(gc->cap * sizeof *gc->refs);
+  gc->mark = calloc(gc->cap, 1);
+  gc->stack = malloc(gc->cap * sizeof *gc->stack);
+  gc->zombies = malloc(gc->cap * sizeof *gc->zombies);
+  if (gc->prev && gc->next && gc->tag && gc->dirty && gc->refs && gc->mark &&
+      gc->stack && gc->zombies)
+    return 0;
+  return GC_ENOMEM;
+}
+
+int gcd_gc_init(gcd_gc *gc, gcd_heap *h) {
+  memset(gc, 0, sizeof *gc);
+  gc->heap = h;
+  gc->cap = h->table_cap;
+  if (alloc_arrays(gc) != 0) {
+    gcd_gc_destroy(gc);
+    return GC_ENOMEM;
+  }
+  for (int l = 0; l < GCD_GC_NLISTS; l++)
+    list_init(gc, l);
+  gc->epoch = gc->young_from = gc->middle_from = 1;
+  gc->threshold[0] = 700;
+  gc->threshold[1] = gc->threshold[2] = 10;
+  gc->enabled = true;
+  h->gc = gc;
+  return 0;
+}
+
+void gcd_gc_destroy(gcd_gc *gc) {
+  if (gc->heap != NULL && gc->heap->gc == gc)
+    gc->heap->gc = NULL;
+  free(gc->prev);
+  free(gc->next);
+  free((void *)gc->tag);
+  free((void *)gc->dirty);
+  free(gc->refs);
+  free(gc->mark);
+  free(gc->stack);
+  free(gc->zombies);
+  memset(gc, 0, sizeof *gc);
+}
+
+/* ------------------------------------------------------------------------
+ * Hooks (loop thread, lock held).
+ * ---------------------------------------------------------------------- */
+
+void gcd_gc_track(gcd_gc *gc, uint32_t idx) {
+  set_tag(gc, idx, gc->epoch);
+  atomic_store_explicit(&gc->dirty[idx], 0, memory_order_relaxed);
+  link_tail(gc, 0, idx);
+  gc->count[0]++;
+  gc->gen_count[0]++;
+}
+
+bool gcd_gc_untrack(gcd_gc *gc, uint32_t idx) {
+  if (gc->gen_count[0] > 0)
+    gc->gen_count[0]--;
+  if (in_work(gc, idx)) {
+    gc->zombies[gc->nzombies++] = idx; /* W's links stay: the scan walks them */
+    return true;
+  }
+  int list = list_of_tag(gc, tag_of(gc, idx));
+  if (list >= 0) {
+    unlink_one(gc, idx);
+    gc->count[list]--;
+  }
+  set_tag(gc, idx, GCD_GC_T_NONE);
+  return false;
+}
+
+/* ------------------------------------------------------------------------
+ * One collection.
+ * ---------------------------------------------------------------------- */
+
+void gcd_gc_begin(gcd_gc *gc, int gen) {
+  for (int g = 0; g <= gen; g++)
+    splice(gc, g, GCD_GC_WORK);
+  if (gen + 1 < GCD_GC_GENERATIONS)
+    gc->gen_count[gen + 1]++;
+  for (int g = 0; g <= gen; g++)
+    gc->gen_count[g] = 0;
+  gc->collecting = gen;
+  gc->work_epoch = ++gc->epoch; /* objects allocated from now on are younger */
+  gc->nzombies = 0;
+  gc->active = true;
+}
+
+/* The index a slot word points to when that object is in the working set,
+ * else 0. Reads a slot the loop thread may be writing: atomically. */
+static uint32_t work_target(const gcd_gc *gc, const _Atomic uint64_t *slot) {
+  uint64_t h = atomic_load_explicit(slot, memory_order_relaxed);
+  uint32_t t = gcd_handle_index(h);
+  if (h == 0 || t == 0 || t >= gc->cap || !in_work(gc, t))
+    return 0;
+  const gcd_obj *o = gcd_heap_obj(gc->heap, t);
+  return atomic_load_explicit(&o->gen, memory_order_relaxed) == gcd_handle_gen(h) ? t : 0;
+}
+
+/* The slot words of a working-set member. Its nslots and slots fields were
+ * written before the collection began and do not change until it ends. */
+static const _Atomic uint64_t *slots_of(const gcd_gc *gc, uint32_t idx, uint32_t *n) {
+  const gcd_obj *o = gcd_heap_obj(gc->heap, idx);
+  *n = o->nslots;
+  return &gc->heap->slots[o->slots];
+}
+
+/* gc_refs = count; then subtract every reference from inside the set. */
+static uint64_t compute_refs(gcd_gc *gc) {
+  uint32_t ws = sentinel(gc, GCD_GC_WORK);
+  uint64_t n = 0;
+  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x], n++) {
+    gc->refs[x] = (int64_t)atomic_load_explicit(
+        &gcd_heap_obj(gc->heap, x)->refcount, memory_order_relaxed);
+    gc->mark[x] = 0;
+  }
+  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
+    uint32_t ns;
+    const _Atomic uint64_t *s = slots_of(gc, x, &ns);
+    for (uint32_t i = 0; i < ns; i++) {
+      uint32_t t = work_target(gc, &s[i]);
+      if (t != 0)
+        gc->refs[t]--;
+    }
+  }
+  return n;
+}
+
+/* Marks everything in the working set reachable from the objects on the
+ * stack [0, top). Each object is pushed once, so the stack never overflows. */
+static uint64_t drain(gcd_gc *gc, uint64_t top) {
+  uint64_t marked = 0;
+  while (top > 0) {
+    uint32_t x = gc->stack[--top], ns;
+    const _Atomic uint64_t *s = slots_of(gc, x, &ns);
+    for (uint32_t i = 0; i < ns; i++) {
+      uint32_t t = work_target(gc, &s[i]);
+      if (t != 0 && !gc->mark[t]) {
+        gc->mark[t] = 1;
+        gc->stack[top++] = t;
+        marked++;
+      }
+    }
+  }
+  return marked;
+}
+
+/* Roots of the set are its members referenced from outside (gc_refs > 0). */
+static void mark_reachable(gcd_gc *gc) {
+  uint32_t ws = sentinel(gc, GCD_GC_WORK);
+  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
+    if (gc->refs[x] > 0 && !gc->mark[x]) {
+      gc->mark[x] = 1;
+      gc->stack[0] = x;
+      drain(gc, 1);
+    }
+  }
+}
+
+/* Unmarked members move to the unreachable list. The loop thread never
+ * touches the links of working-set members, so this needs no lock. */
+static void split_unreachable(gcd_gc *gc) {
+  uint32_t ws = sentinel(gc, GCD_GC_WORK);
+  for (uint32_t x = gc->next[ws], nx; x != ws; x = nx) {
+    nx = gc->next[x];
+    if (!gc->mark[x])
+      move_to(gc, GCD_GC_UNREACH, x);
+  }
+}
+
+uint64_t gcd_gc_scan(gcd_gc *gc) {
+  uint64_t n = compute_refs(gc);
+  mark_reachable(gc);
+  split_unreachable(gc);
+  return n;
+}
+
+/* Objects freed during the scan: their children are already released; hand
+ * their memory back now that nothing reads it. */
+static uint64_t reap_zombies(gcd_gc *gc) {
+  for (uint64_t i = 0; i < gc->nzombies; i++) {
+    uint32_t z = gc->zombies[i];
+    unlink_one(gc, z);
+    gc->mark[z] = 1; /* not in U any more */
+    set_tag(gc, z, GCD_GC_T_NONE);
+    gcd_heap_free_entry(gc->heap, z);
+  }
+  uint64_t n = gc->nzombies;
+  gc->nzombies = 0;
+  return n;
+}
+
+/* A dirty object of U may have gained a referrer the scan did not see: it and
+ * everything it reaches in U survive. */
+static uint64_t rescue_dirty(gcd_gc *gc) {
+  uint32_t us = sentinel(gc, GCD_GC_UNREACH);
+  uint64_t rescued = 0;
+  for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
+    nx = gc->next[x];
+    if (gc->mark[x] ||
+        atomic_load_explicit(&gc->dirty[x], memory_order_relaxed) != gc->work_epoch)
+      continue;
+    gc->mark[x] = 1;
+    gc->stack[0] = x;
+    rescued += 1 + drain(gc, 1);
+  }
+  /* Marked members of U go back to the working set. */
+  for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
+    nx = gc->next[x];
+    if (gc->mark[x])
+      move_to(gc, GCD_GC_WORK, x);
+  }
+  return rescued;
+}
+
+static uint64_t list_length(const gcd_gc *gc, int list) {
+  uint32_t s = sentinel(gc, list);
+  uint64_t n = 0;
+  for (uint32_t x = gc->next[s]; x != s; x = gc->next[x])
+    n++;
+  return n;
+}
+
+/* Survivors join the next generation: a splice and a boundary move. */
+static void promote(gcd_gc *gc, uint64_t survivors) {
+  int gen = gc->collecting, to = gen + 1 < GCD_GC_GENERATIONS ? gen + 1 : gen;
+  gc->count[GCD_GC_WORK] = survivors;
+  splice(gc, GCD_GC_WORK, to);
+  gc->young_from = gc->work_epoch;
+  if (gen >= 1)
+    gc->middle_from = gc->work_epoch;
+  if (gen == 1)
+    gc->long_lived_pending += survivors;
+  if (gen == 2) {
+    gc->long_lived_pending = 0;
+    gc->long_lived_total = gc->count[2];
+  }
+}
+
+/* Under save-all the garbage list holds a reference on each object, as
+ * gc.garbage does, so nothing is freed. */
+static void save_unreachable(gcd_gc *gc, uint64_t n) {
+  uint32_t us = sentinel(gc, GCD_GC_UNREACH);
+  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x]) {
+    set_tag(gc, x, GCD_GC_T_GARBAGE);
+    gcd_heap_incref(gc->heap, x);
+  }
+  gc->count[GCD_GC_UNREACH] = n;
+  splice(gc, GCD_GC_UNREACH, GCD_GC_GARBAGE);
+}
+
+/* Frees U: references leaving U are released as usual (cascading frees of
+ * survivors are ordinary frees now), references inside U just vanish. */
+static uint64_t free_unreachable(gcd_gc *gc) {
+  uint32_t us = sentinel(gc, GCD_GC_UNREACH);
+  uint64_t freed = 0;
+  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x])
+    set_tag(gc, x, GCD_GC_T_DOOMED); /* "in U" for the loop below */
+  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x]) {
+    uint32_t ns;
+    _Atomic uint64_t *s = (_Atomic uint64_t *)slots_of(gc, x, &ns);
+    for (uint32_t i = 0; i < ns; i++) {
+      uint64_t h = atomic_exchange_explicit(&s[i], 0, memory_order_relaxed);
+      uint32_t t;
+      if (h != 0 && gcd_heap_resolve(gc->heap, h, &t) == 0 &&
+          tag_of(gc, t) != GCD_GC_T_DOOMED)
+        freed += gcd_heap_decref(gc->heap, t);
+    }
+  }
+  while (gc->next[us] != us) {
+    uint32_t x = gc->next[us];
+    unlink_one(gc, x);
+    set_tag(gc, x, GCD_GC_T_NONE);
+    gcd_heap_free_entry(gc->heap, x);
+    freed++;
+  }
+  return freed;
+}
+
+void gcd_gc_finish(gcd_gc *gc, gcd_gc_result *out) {
+  gcd_gc_result r = {.generation = gc->collecting};
+  uint64_t examined = gc->count[GCD_GC_WORK];
+  uint64_t zombies = reap_zombies(gc);
+  r.rescued = rescue_dirty(gc);
+  uint64_t unreachable = list_length(gc, GCD_GC_UNREACH);
+  r.examined = examined;
+  r.unreachable = unreachable;
+  r.survivors = examined - zombies - unreachable;
+  promote(gc, r.survivors);
+  gc->active = false;
+  gcd_gc_genstats *st = &gc->stats[r.generation];
+  st->collections++;
+  st->collected += unreachable;
+  if (gc->debug & GCD_GC_DEBUG_SAVEALL) {
+    save_unreachable(gc, unreachable);
+    st->uncollectable += unreachable;
+  } else {
+    r.freed = free_unreachable(gc);
+  }
+  gc->last = r;
+  if (out != NULL)
+    *out = r;
+}
+
+void gcd_gc_collect(gcd_gc *gc, int gen, gcd_gc_result *out) {
+  gcd_gc_begin(gc, gen);
+  gcd_gc_scan(gc);
+  gcd_gc_finish(gc, out);
+}
+
+/* ------------------------------------------------------------------------
+ * Policy and administration (lock held, no collection active).
+ * ---------------------------------------------------------------------- */
+
+int gcd_gc_due(const gcd_gc *gc) {
+  if (!gc->enabled || gc->active || gc->threshold[0] == 0)
+    return -1;
+  for (int g = GCD_GC_GENERATIONS - 1; g >= 0; g--) {
+    if (gc->gen_count[g] <= (int64_t)gc->threshold[g])
+      continue;
+    if (g == GCD_GC_GENERATIONS - 1 &&
+        gc->long_lived_pending < gc->long_lived_total / 4)
+      continue;
+    return g;
+  }
+  return -1;
+}
+
+void gcd_gc_freeze(gcd_gc *gc) {
+  for (int g = 0; g < GCD_GC_GENERATIONS; g++)
+    splice(gc, g, GCD_GC_PERMANENT);
+  gc->frozen_below = ++gc->epoch; /* every tag handed out so far */
+  gc->gen_count[0] = 0;
+}
+
+void gcd_gc_unfreeze(gcd_gc *gc) {
+  splice(gc, GCD_GC_PERMANENT, 2);
+  if (gc->middle_from < gc->frozen_below)
+    gc->middle_from = gc->frozen_below;
+  if (gc->young_from < gc->frozen_below)
+    gc->young_from = gc->frozen_below;
+  gc->frozen_below = 0;
+}
+
+/* The objects rejoin generation 0 as if just allocated, so that the next
+ * young collection frees what is still unreachable. */
+uint64_t gcd_gc_clear_garbage(gcd_gc *gc) {
+  uint32_t gs = sentinel(gc, GCD_GC_GARBAGE);
+  uint64_t n = gc->count[GCD_GC_GARBAGE];
+  for (uint32_t x = gc->next[gs]; x != gs; x = gc->next[x])
+    set_tag(gc, x, gc->epoch);
+  splice(gc, GCD_GC_GARBAGE, 0);
+  gc->gen_count[0] += (int64_t)n;
+  /* Drop the list's references last: a drop may free, which unlinks. */
+  uint32_t *held = gc->stack;
+  uint64_t k = 0;
+  uint32_t s0 = sentinel(gc, 0);
+  for (uint32_t x = gc->prev[s0]; k < n; x = gc->prev[x])
+    held[k++] = x;
+  for (uint64_t i = 0; i < k; i++)
+    gcd_heap_decref(gc->heap, held[i]);
+  return n;
+}
+
+void gcd_gc_set_threshold(gcd_gc *gc, const uint64_t t[GCD_GC_GENERATIONS]) {
+  for (int g = 0; g < GCD_GC_GENERATIONS; g++)
+    gc->threshold[g] = t[g];
+}
+
+int gcd_gc_generation(const gcd_gc *gc, uint32_t idx) {
+  return list_of_tag(gc, tag_of(gc, idx));
+}
+
+uint64_t gcd_gc_each(const gcd_gc *gc, int list, uint64_t limit,
+                     int (*fn)(uint32_t idx, void *arg), void *arg) {
+  uint32_t s = sentinel(gc, list);
+  uint64_t n = 0;
+  for (uint32_t x = gc->next[s]; x != s && (limit == 0 || n < limit);
+       x = gc->next[x]) {
+    n++;
+    if (fn(x, arg) != 0)
+      break;
+  }
+  return n;
+}
+
+/* ------------------------------------------------------------------------
+ * Verification.
+ * ---------------------------------------------------------------------- */
+
+/* Walks one list: links consistent, members tracked, live and tagged for it. */
+static int verify_list(const gcd_gc *gc, int list, uint64_t *seen, char *msg,
+                       size_t len) {
+  uint32_t s = sentinel(gc, list);
+  uint64_t n = 0;
+  for (uint32_t x = gc->next[s]; x != s; x = gc->next[x], n++) {
+    if (x >= gc->cap || gc->next[gc->prev[x]] != x || n > gc->cap) {
+      snprintf(msg, len, "collector list %d: broken link at %u", list, x);
+      return GC_ECORRUPT;
+    }
+    uint32_t fl = atomic_load_explicit(&gcd_heap_obj(gc->heap, x)->flags,
+                                       memory_order_relaxed);
+    if (!(fl & GCD_OBJ_LIVE) || !(fl & GCD_OBJ_TRACKED) ||
+        gcd_gc_generation(gc, x) != list) {
+      snprintf(msg, len, "collector list %d: object %u (flags 0x%x) belongs to list %d",
+               list, x, fl, gcd_gc_generation(gc, x));
+      return GC_ECORRUPT;
+    }
+  }
+  if (n != gc->count[list]) {
+    snprintf(msg, len, "collector list %d holds %llu objects, counted %llu", list,
+             (unsigned long long)n, (unsigned long long)gc->count[list]);
+    return GC_ECORRUPT;
+  }
+  *seen += n;
+  return 0;
+}
+
+int gcd_gc_verify(const gcd_gc *gc, char *msg, size_t len) {
+  uint64_t seen = 0, tracked = 0;
+  if (gc->active) {
+    snprintf(msg, len, "collector: verify during a collection");
+    return GC_EBUSY;
+  }
+  for (int l = 0; l <= GCD_GC_GARBAGE; l++) {
+    int rc = verify_list(gc, l, &seen, msg, len);
+    if (rc != 0)
+      return rc;
+  }
+  for (uint64_t i = 1; i < gc->heap->table_hwm; i++) {
+    uint32_t fl = atomic_load_explicit(&gc->heap->table[i].flags, memory_order_relaxed);
+    tracked += (fl & GCD_OBJ_LIVE) && (fl & GCD_OBJ_TRACKED);
+  }
+  if (tracked != seen) {
+    snprintf(msg, len, "collector: %llu tracked objects live, %llu on lists",
+             (unsigned long long)tracked, (unsigned long long)seen);
+    return GC_ECORRUPT;
+  }
+  return 0;
+}

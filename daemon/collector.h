@@ -1,0 +1,188 @@
+/*
+ * collector.h -- the generational cycle collector, as plain steps.
+ *
+ * CPython's algorithm over the shared heap. Tracked objects (those with
+ * slots) live on one of the generation lists; a collection of generation g
+ * takes generations 0..g as its working set W and:
+ *
+ *   begin     (lock held)  splice 0..g into W; new objects go to a fresh gen 0
+ *   update    (no lock)    gc_refs(x) = refcount(x) for x in W
+ *   subtract  (no lock)    gc_refs(t) -= 1 for every slot x -> t inside W
+ *   mark      (no lock)    x with gc_refs > 0 is reachable from outside W,
+ *                          and so is everything it reaches in W; the rest is
+ *                          the unreachable set U
+ *   finish    (lock held)  rescue from U every dirty object and all it reaches
+ *                          in U; free what remains (or keep it as garbage
+ *                          under save-all); promote the survivors
+ *
+ * Concurrency: the loop thread mutates the heap only while it holds the heap
+ * lock; the scan steps run without it. While a collection is active, every
+ * object whose count or slots the loop thread changes is marked dirty
+ * (gcd_gc_touch), and an object of W whose count drops to zero is released
+ * as usual but its memory is handed back only at finish (gcd_gc_untrack
+ * returns 1), so the scan never reads reused memory. Why this is sound is in
+ * docs/architecture.md.
+ *
+ * Nothing here knows about threads, clocks or libuv: the caller supplies the
+ * lock discipline (collector_thread.c in the daemon; the unit tests call the
+ * steps one by one).
+ */
+#ifndef GCD_COLLECTOR_H
+#define GCD_COLLECTOR_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "heap.h"
+
+#define GCD_GC_GENERATIONS 3
+
+/* The lists, by number: generations 0..2, then these. */
+enum {
+  GCD_GC_PERMANENT = 3, /* frozen: never scanned */
+  GCD_GC_GARBAGE = 4,   /* found unreachable under save-all; kept */
+  GCD_GC_WORK = 5,      /* the working set of the active collection */
+  GCD_GC_UNREACH = 6,   /* tentatively unreachable, during a collection */
+  GCD_GC_NLISTS = 7
+};
+
+#define GCD_GC_DEBUG_SAVEALL 0x20 /* as CPython's gc.DEBUG_SAVEALL */
+
+typedef struct gcd_gc_genstats {
+  uint64_t collections;   /* collections of this generation */
+  uint64_t collected;     /* unreachable objects found (freed or saved) */
+  uint64_t uncollectable; /* found but kept (save-all) */
+} gcd_gc_genstats;
+
+/* What one collection did. */
+typedef struct gcd_gc_result {
+  int generation;
+  uint64_t examined;    /* objects in the working set */
+  uint64_t unreachable; /* found unreachable (freed, or saved as garbage) */
+  uint64_t freed;       /* objects freed, cascades included */
+  uint64_t rescued;     /* dropped from U because they were dirty */
+  uint64_t survivors;   /* promoted */
+} gcd_gc_result;
+
+/*
+ * Generations without retagging. Every tracked object carries a tag: the
+ * epoch in which it was allocated (or T_GARBAGE while saved). The epoch
+ * advances when a collection begins and when the heap is frozen. An object's
+ * generation follows from its tag and three boundaries:
+ *
+ *   tag <  frozen_below            permanent (frozen)
+ *   tag >= young_from              generation 0
+ *   tag >= middle_from             generation 1
+ *   otherwise                      generation 2
+ *
+ * so promoting a million survivors moves two boundaries and splices one list:
+ * O(1) under the lock. Physical lists (index links, sentinels at cap + list)
+ * give enumeration; tags give O(1) membership, which the loop thread needs
+ * to know whether a dying object belongs to the running collection.
+ */
+#define GCD_GC_T_NONE 0xfffffffeu    /* untracked */
+#define GCD_GC_T_GARBAGE 0xffffffffu /* on the garbage list */
+#define GCD_GC_T_DOOMED 0xfffffffdu  /* being freed as unreachable */
+
+typedef struct gcd_gc {
+  gcd_heap *heap;
+  uint64_t cap;                  /* heap table entries */
+  uint32_t *prev, *next;         /* list links; sentinels at cap + list */
+  _Atomic uint32_t *tag;         /* epoch tags, see above */
+  _Atomic uint32_t *dirty;       /* epoch of the collection that saw a change */
+  int64_t *refs;                 /* gc_refs, collector thread only */
+  uint8_t *mark;                 /* reachable marks, collector thread only */
+  uint32_t *stack;               /* mark stack, collector thread only */
+  uint32_t *zombies;             /* freed during the collection, memory kept */
+  uint64_t nzombies;
+  uint64_t count[GCD_GC_NLISTS]; /* objects on each list */
+  uint32_t epoch;                /* tag of objects allocated now */
+  uint32_t young_from, middle_from, frozen_below;
+  bool active;                   /* between begin and finish */
+  int collecting;                /* generation being collected */
+  uint32_t work_epoch;           /* epoch of the active collection */
+  /* CPython's gc state. */
+  int64_t gen_count[GCD_GC_GENERATIONS];  /* gc.get_count() */
+  uint64_t threshold[GCD_GC_GENERATIONS]; /* gc.get_threshold() */
+  gcd_gc_genstats stats[GCD_GC_GENERATIONS];
+  uint64_t long_lived_total, long_lived_pending;
+  bool enabled;
+  unsigned debug;
+  gcd_gc_result last;
+} gcd_gc;
+
+/** Sets up an empty collector for heap h and links it: the heap calls the
+ *  hooks below from then on. 0 or GC_ENOMEM. */
+int gcd_gc_init(gcd_gc *gc, gcd_heap *h);
+
+/** Unlinks from the heap and frees private memory. */
+void gcd_gc_destroy(gcd_gc *gc);
+
+/* ---- hooks the heap calls (loop thread, heap lock held) ---- */
+
+/** A tracked object was allocated: it joins generation 0. */
+void gcd_gc_track(gcd_gc *gc, uint32_t idx);
+
+/** A tracked object is being freed. Returns true when the collector still
+ *  needs its entry (it is in the active working set): the heap then releases
+ *  its children and makes its handle stale, but keeps the memory, which
+ *  gcd_gc_finish() hands back. */
+bool gcd_gc_untrack(gcd_gc *gc, uint32_t idx);
+
+/** The count or the slots of idx are about to change. */
+static inline void gcd_gc_touch(gcd_gc *gc, uint32_t idx) {
+  if (gc->active)
+    atomic_store_explicit(&gc->dirty[idx], gc->work_epoch, memory_order_relaxed);
+}
+
+/* ---- steps of one collection ---- */
+
+/** Lock held: starts collecting generations 0..gen (0 <= gen <= 2). */
+void gcd_gc_begin(gcd_gc *gc, int gen);
+
+/** No lock needed: update, subtract and mark. Returns objects examined. */
+uint64_t gcd_gc_scan(gcd_gc *gc);
+
+/** Lock held: rescue, free or save, promote. Fills *out. */
+void gcd_gc_finish(gcd_gc *gc, gcd_gc_result *out);
+
+/** All steps at once, for callers that hold the lock throughout. */
+void gcd_gc_collect(gcd_gc *gc, int gen, gcd_gc_result *out);
+
+/* ---- policy (lock held) ---- */
+
+/** The generation an automatic collection should take now, or -1: the
+ *  oldest generation over its threshold, with CPython's rule that a full
+ *  collection waits until long-lived pending objects exceed 25% of the
+ *  long-lived total. -1 while disabled. */
+int gcd_gc_due(const gcd_gc *gc);
+
+/** Moves every tracked object of generations 0..2 to the permanent list. */
+void gcd_gc_freeze(gcd_gc *gc);
+
+/** Moves the permanent list back to generation 2. */
+void gcd_gc_unfreeze(gcd_gc *gc);
+
+/** Releases the save-all garbage list's references. The objects become
+ *  ordinary members of generation 2 again; returns how many there were. */
+uint64_t gcd_gc_clear_garbage(gcd_gc *gc);
+
+/** Sets the thresholds; t0 == 0 disables automatic collection like CPython. */
+void gcd_gc_set_threshold(gcd_gc *gc, const uint64_t t[GCD_GC_GENERATIONS]);
+
+/** Which list idx is on: 0..2, GCD_GC_PERMANENT, GCD_GC_GARBAGE, or -1 for
+ *  an untracked object. During a collection, members of the working set
+ *  report the generation they had when it began. */
+int gcd_gc_generation(const gcd_gc *gc, uint32_t idx);
+
+/** Calls fn(idx, arg) for each object on list, at most limit times (0: no
+ *  limit); stops early when fn returns non-zero. Returns objects visited. */
+uint64_t gcd_gc_each(const gcd_gc *gc, int list, uint64_t limit,
+                     int (*fn)(uint32_t idx, void *arg), void *arg);
+
+/** Checks the lists against the heap: every live tracked object on exactly
+ *  one list, counts right, links consistent. 0 or GC_ECORRUPT with msg. */
+int gcd_gc_verify(const gcd_gc *gc, char *msg, size_t len);
+
+#endif /* GCD_COLLECTOR_H */

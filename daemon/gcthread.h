@@ -1,0 +1,104 @@
+/*
+ * gcthread.h -- the collector thread and the heap lock.
+ *
+ * The loop thread holds the heap lock whenever it mutates the heap (one
+ * request frame at a time); the collector thread holds it only to begin and
+ * to finish a collection and to run the administrative requests, and scans
+ * without it. Everything the two threads share goes through this lock or
+ * through the atomics documented in collector.h.
+ *
+ * Requests (collect, freeze, unfreeze, clear garbage, referrers) come from
+ * the loop thread and complete on the collector thread; the notify callback
+ * then tells the loop thread (the server turns it into a uv_async_send), which
+ * collects the finished requests with gcd_gcthread_take_done(). Plain
+ * pthreads: no libuv here.
+ */
+#ifndef GCD_GCTHREAD_H
+#define GCD_GCTHREAD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "collector.h"
+
+typedef enum {
+  GCD_GCREQ_COLLECT,       /* generation */
+  GCD_GCREQ_FREEZE,
+  GCD_GCREQ_UNFREEZE,
+  GCD_GCREQ_CLEAR_GARBAGE, /* then a full collection */
+  GCD_GCREQ_REFERRERS,     /* handle, limit */
+} gcd_gcreq_kind;
+
+typedef struct gcd_gcreq {
+  gcd_gcreq_kind kind;
+  int generation;
+  uint64_t handle;
+  uint64_t limit;
+  /* results */
+  int code;
+  gcd_gc_result result;
+  uint64_t count;          /* freeze: objects moved; clear: objects released */
+  uint64_t duration_ns;
+  uint64_t *handles;       /* referrers (malloc'd; the taker frees) */
+  uint64_t nhandles;
+  void *owner;             /* for the loop thread: who waits */
+  struct gcd_gcreq *next;
+} gcd_gcreq;
+
+/* Pause histogram bucket bounds, in nanoseconds (the last is +Inf). */
+#define GCD_PAUSE_BUCKETS 12
+
+typedef struct gcd_gcthread {
+  pthread_mutex_t lock;        /* the heap lock */
+  pthread_cond_t wake;
+  pthread_t thread;
+  gcd_gc *gc;
+  gcd_gcreq *queue, *queue_tail; /* submitted, lock held */
+  gcd_gcreq *done;               /* finished, lock held */
+  void (*notify)(void *ctx);     /* collector thread, lock not held */
+  void *notify_ctx;
+  bool stop, running;
+  bool due_checked;              /* the loop asked for a policy check */
+  /* Figures, lock held to read or write. */
+  uint64_t loop_stall_max_ns, loop_stall_last_ns;
+  uint64_t loop_stalls[GCD_PAUSE_BUCKETS]; /* per bucket, not cumulative */
+  uint64_t loop_stall_sum_ns, loop_stall_count;
+  uint64_t hold_max_ns;                    /* longest lock hold by the collector */
+  uint64_t last_collection_ns, last_collection_end_unix_ns;
+  uint64_t collections_total;
+} gcd_gcthread;
+
+extern const uint64_t gcd_pause_bucket_ns[GCD_PAUSE_BUCKETS];
+
+/** Initialises the lock; no thread yet. 0 or GC_ENOMEM. */
+int gcd_gcthread_init(gcd_gcthread *t, gcd_gc *gc);
+
+/** Starts the collector thread. notify(ctx) runs on it whenever requests
+ *  finish. 0 or GC_ENOMEM. */
+int gcd_gcthread_start(gcd_gcthread *t, void (*notify)(void *), void *ctx);
+
+/** Stops and joins the thread (finishing a collection in progress), then
+ *  destroys the lock. Unfinished requests stay on the done list. */
+void gcd_gcthread_destroy(gcd_gcthread *t);
+
+/** Loop thread: takes the heap lock, measuring how long it had to wait. */
+void gcd_gcthread_lock(gcd_gcthread *t);
+
+/** Loop thread: releases the heap lock. */
+void gcd_gcthread_unlock(gcd_gcthread *t);
+
+/** Loop thread, lock held: wakes the collector if a collection is due. */
+void gcd_gcthread_poke(gcd_gcthread *t);
+
+/** Loop thread, lock held: queues r for the collector thread. */
+void gcd_gcthread_submit(gcd_gcthread *t, gcd_gcreq *r);
+
+/** Loop thread, lock held: the finished requests, oldest first. */
+gcd_gcreq *gcd_gcthread_take_done(gcd_gcthread *t);
+
+/** Runs one request on the calling thread (lock handling included); the
+ *  collector thread's body, exposed so tests can drive it directly. */
+void gcd_gcthread_run(gcd_gcthread *t, gcd_gcreq *r);
+
+#endif /* GCD_GCTHREAD_H */

@@ -1,0 +1,491 @@
+/*
+ * test_collector.c -- the cycle collector, driven step by step on an
+ * in-process heap (no threads unless a test says so).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "collector.h"
+#include "gcclient.h"
+#include "heap.h"
+
+typedef struct fixture {
+  gcd_heap heap;
+  gcd_gc gc;
+  uint64_t *ext; /* external counts for the verifier, one per table entry */
+} fixture;
+
+/* A zeroed external-count array the fixture frees. */
+static uint64_t *ext_new(fixture *f) {
+  free(f->ext);
+  f->ext = calloc(f->heap.table_cap, sizeof *f->ext);
+  assert_non_null(f->ext);
+  return f->ext;
+}
+
+static int setup(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  gcd_heap_config cfg = {.data_size = 16u << 20, .max_objects = 1u << 20};
+  assert_int_equal(gcd_heap_init(&f->heap, &cfg), 0);
+  assert_int_equal(gcd_gc_init(&f->gc, &f->heap), 0);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *f = *state;
+  free(f->ext);
+  gcd_gc_destroy(&f->gc);
+  gcd_heap_destroy(&f->heap);
+  free(f);
+  return 0;
+}
+
+/* The heap and the collector agree with each other and with `external`
+ * (a count per index of references from outside the heap). */
+static void verify(fixture *f, const uint64_t *external) {
+  char msg[256] = "";
+  int rc = gcd_heap_verify(&f->heap, external, msg, sizeof msg);
+  if (rc != 0)
+    fail_msg("heap verify: %s", msg);
+  rc = gcd_gc_verify(&f->gc, msg, sizeof msg);
+  if (rc != 0)
+    fail_msg("collector verify: %s", msg);
+}
+
+static uint64_t obj(fixture *f, uint32_t nslots) {
+  uint64_t h;
+  assert_int_equal(gcd_heap_alloc(&f->heap, nslots, 8, 7, &h), 0);
+  return h;
+}
+
+static uint32_t ix(fixture *f, uint64_t h) {
+  uint32_t i;
+  assert_int_equal(gcd_heap_resolve(&f->heap, h, &i), 0);
+  return i;
+}
+
+static void link(fixture *f, uint64_t from, uint32_t slot, uint64_t to) {
+  assert_int_equal(gcd_heap_set_ref(&f->heap, from, slot, to), 0);
+}
+
+static void drop(fixture *f, uint64_t h) { gcd_heap_decref(&f->heap, ix(f, h)); }
+
+static uint64_t live(fixture *f) {
+  gcd_heap_stats st;
+  gcd_heap_stats_get(&f->heap, &st);
+  return st.objects;
+}
+
+static gcd_gc_result collect(fixture *f, int gen) {
+  gcd_gc_result r;
+  gcd_gc_collect(&f->gc, gen, &r);
+  return r;
+}
+
+static void assert_stale(fixture *f, uint64_t h) {
+  uint32_t i;
+  assert_int_equal(gcd_heap_resolve(&f->heap, h, &i), GC_ESTALE);
+}
+
+/* ---- shapes ---- */
+
+static void test_collector_two_object_cycle_freed(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  drop(f, a);
+  drop(f, b);
+  assert_int_equal(live(f), 2); /* refcounting alone cannot free a cycle */
+  gcd_gc_result r = collect(f, 2);
+  assert_int_equal(r.unreachable, 2);
+  assert_int_equal(live(f), 0);
+  assert_stale(f, a);
+  assert_stale(f, b);
+  verify(f, NULL);
+}
+
+static void test_collector_self_reference_freed(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1);
+  link(f, a, 0, a);
+  drop(f, a);
+  assert_int_equal(live(f), 1);
+  assert_int_equal(collect(f, 0).unreachable, 1);
+  assert_int_equal(live(f), 0);
+  verify(f, NULL);
+}
+
+static void test_collector_ring_freed(void **state) {
+  fixture *f = *state;
+  enum { N = 10000 };
+  uint64_t *h = malloc(N * sizeof *h);
+  for (int i = 0; i < N; i++)
+    h[i] = obj(f, 1);
+  for (int i = 0; i < N; i++)
+    link(f, h[i], 0, h[(i + 1) % N]);
+  for (int i = 0; i < N; i++)
+    drop(f, h[i]);
+  assert_int_equal(live(f), N);
+  gcd_gc_result r = collect(f, 2);
+  assert_int_equal(r.examined, N);
+  assert_int_equal(r.unreachable, N);
+  assert_int_equal(live(f), 0);
+  verify(f, NULL);
+  free(h);
+}
+
+static void test_collector_cycle_held_by_retain_survives(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  drop(f, b); /* a keeps the caller's retain */
+  gcd_gc_result r = collect(f, 2);
+  assert_int_equal(r.unreachable, 0);
+  assert_int_equal(r.survivors, 2);
+  assert_int_equal(live(f), 2);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, a)] = 1;
+  verify(f, ext);
+  drop(f, a);
+  assert_int_equal(collect(f, 2).unreachable, 2);
+  assert_int_equal(live(f), 0);
+}
+
+static void test_collector_cycle_reachable_from_cycle_root_survives(void **state) {
+  fixture *f = *state;
+  /* root -> (c1 <-> c2): the inner cycle is reachable from a retained root */
+  uint64_t root = obj(f, 1), c1 = obj(f, 1), c2 = obj(f, 1);
+  link(f, root, 0, c1);
+  link(f, c1, 0, c2);
+  link(f, c2, 0, c1);
+  drop(f, c1);
+  drop(f, c2);
+  assert_int_equal(collect(f, 2).unreachable, 0);
+  assert_int_equal(live(f), 3);
+  drop(f, root); /* root freed by refcount; the cycle becomes garbage */
+  assert_int_equal(live(f), 2);
+  assert_int_equal(collect(f, 2).unreachable, 2);
+  assert_int_equal(live(f), 0);
+  verify(f, NULL);
+}
+
+static void test_collector_cycle_reachable_only_from_garbage_freed(void **state) {
+  fixture *f = *state;
+  /* (g1 <-> g2) -> (h1 <-> h2) -> leaf (untracked): all garbage */
+  uint64_t g1 = obj(f, 2), g2 = obj(f, 1), h1 = obj(f, 2), h2 = obj(f, 1);
+  uint64_t leaf = obj(f, 0);
+  link(f, g1, 0, g2);
+  link(f, g2, 0, g1);
+  link(f, g1, 1, h1);
+  link(f, h1, 0, h2);
+  link(f, h2, 0, h1);
+  link(f, h1, 1, leaf);
+  uint64_t all[] = {g1, g2, h1, h2, leaf};
+  for (int i = 0; i < 5; i++)
+    drop(f, all[i]);
+  assert_int_equal(live(f), 5);
+  gcd_gc_result r = collect(f, 2);
+  assert_int_equal(r.unreachable, 4); /* the leaf is untracked: freed by count */
+  assert_int_equal(live(f), 0);
+  assert_stale(f, leaf);
+  verify(f, NULL);
+}
+
+static void test_collector_outside_child_released(void **state) {
+  fixture *f = *state;
+  /* a garbage cycle holds the only reference to an older, retained-elsewhere
+   * object: collecting frees the cycle and drops that reference exactly. */
+  uint64_t old = obj(f, 0), a = obj(f, 2), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  link(f, a, 1, old);
+  drop(f, a);
+  drop(f, b);
+  uint64_t rc;
+  assert_int_equal(collect(f, 2).unreachable, 2);
+  rc = gcd_heap_refcount(&f->heap, ix(f, old));
+  assert_int_equal(rc, 1);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, old)] = 1;
+  verify(f, ext);
+}
+
+/* ---- generations and policy ---- */
+
+static void test_collector_survivors_promoted(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, a)), 0);
+  collect(f, 0);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, a)), 1);
+  uint64_t b = obj(f, 1);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, b)), 0);
+  collect(f, 1);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, a)), 2);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, b)), 2);
+  collect(f, 2);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, a)), 2);
+  assert_int_equal(f->gc.count[2], 2);
+  uint64_t leaf = obj(f, 0);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, leaf)), -1); /* untracked */
+}
+
+static void test_collector_young_collection_ignores_old_garbage(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  collect(f, 0); /* both promoted to generation 1 while retained */
+  drop(f, a);
+  drop(f, b);
+  assert_int_equal(collect(f, 0).unreachable, 0); /* gen 1 not scanned */
+  assert_int_equal(live(f), 2);
+  assert_int_equal(collect(f, 1).unreachable, 2);
+  assert_int_equal(live(f), 0);
+}
+
+static void test_collector_counts_like_cpython(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 5; i++)
+    obj(f, 1);
+  obj(f, 0); /* untracked: not counted */
+  assert_int_equal(f->gc.gen_count[0], 5);
+  collect(f, 0);
+  assert_int_equal(f->gc.gen_count[0], 0);
+  assert_int_equal(f->gc.gen_count[1], 1);
+  collect(f, 1);
+  assert_int_equal(f->gc.gen_count[1], 0);
+  assert_int_equal(f->gc.gen_count[2], 1);
+  assert_int_equal(f->gc.stats[0].collections, 1);
+  assert_int_equal(f->gc.stats[1].collections, 1);
+}
+
+static void test_collector_threshold_triggers(void **state) {
+  fixture *f = *state;
+  uint64_t t[3] = {10, 2, 2};
+  gcd_gc_set_threshold(&f->gc, t);
+  for (int i = 0; i < 10; i++)
+    obj(f, 1);
+  assert_int_equal(gcd_gc_due(&f->gc), -1); /* count must exceed threshold */
+  obj(f, 1);
+  assert_int_equal(gcd_gc_due(&f->gc), 0);
+  f->gc.enabled = false;
+  assert_int_equal(gcd_gc_due(&f->gc), -1);
+  f->gc.enabled = true;
+  t[0] = 0; /* like CPython: threshold 0 disables */
+  gcd_gc_set_threshold(&f->gc, t);
+  assert_int_equal(gcd_gc_due(&f->gc), -1);
+}
+
+static void test_collector_full_collection_waits_for_25_percent(void **state) {
+  fixture *f = *state;
+  uint64_t t[3] = {1, 0, 0};
+  gcd_gc_set_threshold(&f->gc, t);
+  for (int i = 0; i < 100; i++)
+    obj(f, 1);
+  collect(f, 2); /* 100 long-lived objects */
+  assert_int_equal(f->gc.long_lived_total, 100);
+  f->gc.gen_count[2] = 5; /* over the gen-2 threshold of 0 */
+  f->gc.gen_count[1] = 0;
+  f->gc.gen_count[0] = 0;
+  assert_int_equal(gcd_gc_due(&f->gc), -1); /* pending 0 < 100 / 4 */
+  for (int i = 0; i < 25; i++)
+    obj(f, 1);
+  collect(f, 1); /* 25 pending long-lived */
+  f->gc.gen_count[0] = 0;
+  f->gc.gen_count[1] = 0;
+  f->gc.gen_count[2] = 5;
+  assert_int_equal(f->gc.long_lived_pending, 25);
+  assert_int_equal(gcd_gc_due(&f->gc), 2); /* 25 >= 25 */
+}
+
+/* ---- save-all and garbage ---- */
+
+static int count_cb(uint32_t idx, void *arg) {
+  (void)idx;
+  ++*(int *)arg;
+  return 0;
+}
+
+static void test_collector_saveall_keeps_garbage(void **state) {
+  fixture *f = *state;
+  f->gc.debug = GCD_GC_DEBUG_SAVEALL;
+  uint64_t a = obj(f, 1), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  drop(f, a);
+  drop(f, b);
+  gcd_gc_result r = collect(f, 2);
+  assert_int_equal(r.unreachable, 2);
+  assert_int_equal(live(f), 2); /* kept */
+  assert_int_equal(f->gc.count[GCD_GC_GARBAGE], 2);
+  assert_int_equal(f->gc.stats[2].uncollectable, 2);
+  int n = 0;
+  gcd_gc_each(&f->gc, GCD_GC_GARBAGE, 0, count_cb, &n);
+  assert_int_equal(n, 2);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, a)), GCD_GC_GARBAGE);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, a)] = ext[ix(f, b)] = 1; /* the garbage list's references */
+  verify(f, ext);
+  /* Collecting again finds nothing new: the list keeps them alive. */
+  assert_int_equal(collect(f, 2).unreachable, 0);
+  f->gc.debug = 0;
+  assert_int_equal(gcd_gc_clear_garbage(&f->gc), 2);
+  assert_int_equal(f->gc.count[GCD_GC_GARBAGE], 0);
+  assert_int_equal(collect(f, 0).unreachable, 2);
+  assert_int_equal(live(f), 0);
+  verify(f, NULL);
+}
+
+/* ---- freeze ---- */
+
+static void test_collector_freeze_hides_objects(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  gcd_gc_freeze(&f->gc);
+  assert_int_equal(f->gc.count[GCD_GC_PERMANENT], 2);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, a)), GCD_GC_PERMANENT);
+  drop(f, a);
+  drop(f, b);
+  assert_int_equal(collect(f, 2).unreachable, 0); /* never scanned */
+  assert_int_equal(live(f), 2);
+  uint64_t c = obj(f, 1); /* allocated after the freeze: young */
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, c)), 0);
+  drop(f, c);
+  gcd_gc_unfreeze(&f->gc);
+  assert_int_equal(f->gc.count[GCD_GC_PERMANENT], 0);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, a)), 2);
+  assert_int_equal(collect(f, 2).unreachable, 2);
+  assert_int_equal(live(f), 0);
+  verify(f, NULL);
+}
+
+/* ---- concurrency protocol, stepped by hand ---- */
+
+static void test_collector_dirty_object_rescued(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  drop(f, a);
+  drop(f, b);
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_scan(&f->gc); /* both look unreachable */
+  /* Meanwhile a client retains a (e.g. it read the handle from a slot). */
+  gcd_heap_incref(&f->heap, ix(f, a));
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.unreachable, 0);
+  assert_int_equal(r.rescued, 2); /* a, and b which a reaches */
+  assert_int_equal(live(f), 2);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, a)] = 1;
+  verify(f, ext);
+}
+
+static void test_collector_new_reference_during_scan_rescues(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  drop(f, a);
+  drop(f, b);
+  gcd_gc_begin(&f->gc, 2);
+  uint64_t holder = obj(f, 1); /* allocated during the collection */
+  gcd_gc_scan(&f->gc);
+  link(f, holder, 0, b); /* b gains a referrer the scan did not see */
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.unreachable, 0);
+  assert_int_equal(live(f), 3);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, holder)), 0);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, holder)] = 1;
+  verify(f, ext);
+}
+
+static void test_collector_free_during_scan_deferred(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1), child = obj(f, 1);
+  link(f, a, 0, child);
+  drop(f, child);
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_scan(&f->gc);
+  uint32_t ai = ix(f, a);
+  gcd_heap_decref(&f->heap, ai); /* frees a and child while the set is live */
+  assert_stale(f, a);
+  assert_stale(f, child);
+  assert_int_equal(live(f), 0);
+  /* The entries are not reused before the collection ends. */
+  uint64_t n = obj(f, 1);
+  assert_int_not_equal(ix(f, n), ai);
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.unreachable, 0);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, n)] = 1;
+  verify(f, ext);
+}
+
+/* ---- introspection ---- */
+
+static void test_collector_each_lists_generation(void **state) {
+  fixture *f = *state;
+  for (int i = 0; i < 7; i++)
+    obj(f, 1);
+  int n = 0;
+  assert_int_equal(gcd_gc_each(&f->gc, 0, 3, count_cb, &n), 3);
+  assert_int_equal(n, 3);
+  n = 0;
+  gcd_gc_each(&f->gc, 0, 0, count_cb, &n);
+  assert_int_equal(n, 7);
+}
+
+static void test_collector_verify_catches_broken_list(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1);
+  char msg[256];
+  assert_int_equal(gcd_gc_verify(&f->gc, msg, sizeof msg), 0);
+  f->gc.count[0]++;
+  assert_int_equal(gcd_gc_verify(&f->gc, msg, sizeof msg), GC_ECORRUPT);
+  f->gc.count[0]--;
+  (void)a;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+      T(test_collector_two_object_cycle_freed),
+      T(test_collector_self_reference_freed),
+      T(test_collector_ring_freed),
+      T(test_collector_cycle_held_by_retain_survives),
+      T(test_collector_cycle_reachable_from_cycle_root_survives),
+      T(test_collector_cycle_reachable_only_from_garbage_freed),
+      T(test_collector_outside_child_released),
+      T(test_collector_survivors_promoted),
+      T(test_collector_young_collection_ignores_old_garbage),
+      T(test_collector_counts_like_cpython),
+      T(test_collector_threshold_triggers),
+      T(test_collector_full_collection_waits_for_25_percent),
+      T(test_collector_saveall_keeps_garbage),
+      T(test_collector_freeze_hides_objects),
+      T(test_collector_dirty_object_rescued),
+      T(test_collector_new_reference_during_scan_rescues),
+      T(test_collector_free_during_scan_deferred),
+      T(test_collector_each_lists_generation),
+      T(test_collector_verify_catches_broken_list),
+#undef T
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
