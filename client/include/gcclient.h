@@ -281,6 +281,195 @@ GC_EXTERN int gc_batch_result(const gc_batch *b, size_t i, uint64_t *value);
  */
 GC_EXTERN int gc_verify(gc_client *c);
 
+/* ------------------------------------------------------------------------
+ * The cycle collector: Python's gc module for the shared heap.
+ *
+ * Functions marked "admin" are answered only for a client running as the
+ * daemon's user, as root, or in the daemon's --admin-group; others get
+ * GC_EPERM. Collections run on the daemon's collector thread: a call that
+ * waits for one (gc_collect, gc_clear_garbage, gc_freeze, gc_unfreeze,
+ * gc_get_referrers) blocks this connection, never the daemon's other clients.
+ * ---------------------------------------------------------------------- */
+
+/** gc.DEBUG_SAVEALL: unreachable objects are kept on the garbage list. */
+#define GC_DEBUG_SAVEALL 0x20
+
+/** Generation numbers gc_object_info() reports besides 0, 1 and 2. */
+#define GC_GEN_PERMANENT 3   /**< frozen by gc_freeze() */
+#define GC_GEN_GARBAGE 4     /**< kept on the garbage list (save-all) */
+#define GC_GEN_UNTRACKED (-1) /**< an object without slots */
+
+/** What one collection did. */
+typedef struct {
+  int generation;        /**< the oldest generation collected */
+  uint64_t examined;     /**< objects scanned */
+  uint64_t unreachable;  /**< found unreachable (gc.collect()'s value) */
+  uint64_t freed;        /**< objects freed, cascades included */
+  uint64_t survivors;    /**< promoted to the next generation */
+  uint64_t duration_ns;  /**< wall time on the collector thread */
+} gc_collect_info;
+
+/** One generation of gc_get_stats(). */
+typedef struct {
+  uint64_t collections;   /**< collections of this generation */
+  uint64_t collected;     /**< unreachable objects found */
+  uint64_t uncollectable; /**< found but kept (save-all) */
+  uint64_t tracked;       /**< objects in this generation now */
+  uint64_t threshold;     /**< gc.get_threshold()[g] */
+  int64_t count;          /**< gc.get_count()[g] */
+} gc_gen_stats;
+
+/** The collector's state and figures (gc_get_stats()). */
+typedef struct {
+  gc_gen_stats gen[3];
+  int enabled;                 /**< automatic collection on */
+  unsigned debug;              /**< GC_DEBUG_* flags */
+  uint64_t frozen;             /**< gc.get_freeze_count() */
+  uint64_t garbage;            /**< len(gc.garbage) */
+  gc_collect_info last;        /**< the last collection (zeros before one) */
+  uint64_t last_end_unix_ns;   /**< when it ended, 0 before one */
+  uint64_t collections_total;
+  uint64_t loop_stall_max_ns;  /**< longest wait of the daemon's loop on a collection */
+  int collecting;              /**< a collection is running now */
+} gc_stats;
+
+/** What gc_object_info() reports. */
+typedef struct {
+  uint64_t refcount;
+  uint32_t type;
+  uint32_t nslots;
+  uint64_t nbytes;
+  int tracked;     /**< 1 when the collector considers it (it has slots) */
+  int generation;  /**< 0..2, GC_GEN_PERMANENT, GC_GEN_GARBAGE or GC_GEN_UNTRACKED */
+} gc_object_info;
+
+/** One connection, as gc_clients() lists it. */
+typedef struct {
+  uint64_t id;
+  uint32_t pid, uid, gid;
+  char name[256];
+  uint64_t held;      /**< retains held */
+  uint64_t requests, ops, errors;
+  int admin;          /**< may use the admin operations */
+} gc_client_info;
+
+/** The daemon itself, as gc_daemon_info() reports it. */
+typedef struct {
+  uint32_t pid;
+  char version[32];
+  uint64_t start_time_unix;  /**< seconds since the epoch */
+  char socket_path[108];
+  uint64_t max_objects;      /**< objects the heap can hold */
+  uint64_t allocs, frees;    /**< objects allocated and freed since start */
+  uint64_t cycle_frees;      /**< of frees: found unreachable by the collector */
+  uint64_t slots_used, slots_total;
+  uint64_t requests, sessions_total;
+} gc_daemon_info;
+
+/**
+ * gc.collect(generation), admin: collects generations 0..generation now
+ * (-1 or 2: a full collection), whether automatic collection is on or off,
+ * and stores the number of unreachable objects found in *found (may be NULL).
+ * Waits for a collection already running to end first.
+ * Errors: GC_EINVAL (generation not -1..2), GC_EPERM.
+ */
+GC_EXTERN int gc_collect(gc_client *c, int generation, uint64_t *found);
+
+/** As gc_collect(), with every figure of the collection in *out. */
+GC_EXTERN int gc_collect_info_get(gc_client *c, int generation, gc_collect_info *out);
+
+/** gc.enable(), admin: automatic collection on. */
+GC_EXTERN int gc_enable(gc_client *c);
+
+/** gc.disable(), admin: automatic collection off; gc_collect() still works. */
+GC_EXTERN int gc_disable(gc_client *c);
+
+/** gc.isenabled(): *enabled is 1 or 0. */
+GC_EXTERN int gc_isenabled(gc_client *c, int *enabled);
+
+/** gc.get_threshold(): the three thresholds. */
+GC_EXTERN int gc_get_threshold(gc_client *c, uint64_t threshold[3]);
+
+/**
+ * gc.set_threshold(t0, t1, t2), admin. t0 == 0 disables automatic
+ * collection, as in CPython. Errors: GC_EINVAL (a value over 2^31 - 1, or
+ * t1 or t2 zero while t0 is not), GC_EPERM.
+ */
+GC_EXTERN int gc_set_threshold(gc_client *c, uint64_t t0, uint64_t t1, uint64_t t2);
+
+/**
+ * gc.get_count(): per generation, as in CPython: generation 0 counts tracked
+ * allocations minus frees since its last collection, generation g > 0 the
+ * collections of generation g - 1 since generation g's last one.
+ */
+GC_EXTERN int gc_get_count(gc_client *c, int64_t count[3]);
+
+/** gc.get_stats() and more: see gc_stats. */
+GC_EXTERN int gc_get_stats(gc_client *c, gc_stats *out);
+
+/** gc.set_debug(flags), admin: GC_DEBUG_SAVEALL or 0. Errors: GC_EINVAL for
+ *  other bits, GC_EPERM. */
+GC_EXTERN int gc_set_debug(gc_client *c, unsigned flags);
+
+/** gc.get_debug(). */
+GC_EXTERN int gc_get_debug(gc_client *c, unsigned *flags);
+
+/**
+ * gc.garbage, admin: stores at most cap handles of the garbage list in out
+ * (oldest first), their number in *n and the list's length in *total (either
+ * may be NULL). The handles are listed, not retained: clear the list with
+ * gc_clear_garbage(). Errors: GC_EPERM.
+ */
+GC_EXTERN int gc_garbage(gc_client *c, gc_handle *out, size_t cap, size_t *n,
+                         uint64_t *total);
+
+/**
+ * del gc.garbage[:] then gc.collect(), admin: drops the list's references and
+ * runs a full collection, which frees what nothing else reaches (save-all
+ * off) or lists it again (save-all on). *released (may be NULL) is the
+ * number of objects the list held.
+ */
+GC_EXTERN int gc_clear_garbage(gc_client *c, uint64_t *released);
+
+/** gc.freeze(), admin: every tracked object moves to the permanent
+ *  generation, which no collection scans. *moved may be NULL. */
+GC_EXTERN int gc_freeze(gc_client *c, uint64_t *moved);
+
+/** gc.unfreeze(), admin: the permanent generation rejoins generation 2. */
+GC_EXTERN int gc_unfreeze(gc_client *c, uint64_t *moved);
+
+/** gc.get_freeze_count(). */
+GC_EXTERN int gc_get_freeze_count(gc_client *c, uint64_t *count);
+
+/** Count, type, sizes and collector state of h. Errors: GC_EBADHANDLE,
+ *  GC_ESTALE. */
+GC_EXTERN int gc_object_info_get(gc_client *c, gc_handle h, gc_object_info *out);
+
+/** gc.is_tracked(h): *tracked 1 or 0; *generation (may be NULL) as in
+ *  gc_object_info. */
+GC_EXTERN int gc_is_tracked(gc_client *c, gc_handle h, int *tracked, int *generation);
+
+/**
+ * gc.get_referents(h): the non-null slots of h, in slot order, at most cap of
+ * them into out; *n is how many were stored.
+ */
+GC_EXTERN int gc_get_referents(gc_client *c, gc_handle h, gc_handle *out, size_t cap,
+                               size_t *n);
+
+/**
+ * gc.get_referrers(h): objects with a slot holding h, at most cap of them;
+ * *n is how many were stored. The daemon scans the heap on its collector
+ * thread in chunks, so this is slow on a large heap but never stalls it.
+ */
+GC_EXTERN int gc_get_referrers(gc_client *c, gc_handle h, gc_handle *out, size_t cap,
+                               size_t *n);
+
+/** The daemon's connections, at most cap into out; *n is how many. */
+GC_EXTERN int gc_clients(gc_client *c, gc_client_info *out, size_t cap, size_t *n);
+
+/** The daemon's identity and totals. */
+GC_EXTERN int gc_daemon_info_get(gc_client *c, gc_daemon_info *out);
+
 #ifdef __cplusplus
 }
 #endif
