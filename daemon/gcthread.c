@@ -16,6 +16,10 @@ const uint64_t gcd_pause_bucket_ns[GCD_PAUSE_BUCKETS] = {
     10000,    25000,     50000,     100000,    250000,    500000,
     1000000,  2500000,   5000000,   10000000,  100000000, UINT64_MAX};
 
+const uint64_t gcd_duration_bucket_ns[GCD_DURATION_BUCKETS] = {
+    100000,    1000000,    10000000,    50000000,    100000000,
+    500000000, 1000000000, 5000000000u, 30000000000u, UINT64_MAX};
+
 /* Referrer scans take the lock for this many table entries at a time. */
 #define REFERRER_CHUNK 65536
 
@@ -38,13 +42,19 @@ int gcd_gcthread_init(gcd_gcthread *t, gcd_gc *gc) {
 
 /* ---- the loop thread's side ---- */
 
-static void record_stall(gcd_gcthread *t, uint64_t ns) {
+static int bucket_of(const uint64_t *bounds, uint64_t ns) {
   int b = 0;
-  while (ns > gcd_pause_bucket_ns[b])
+  while (ns > bounds[b])
     b++;
-  t->loop_stalls[b]++;
-  t->loop_stall_sum_ns += ns;
-  t->loop_stall_count++;
+  return b;
+}
+
+/* Lock held (just taken): the holder field still names who had it. */
+static void record_stall(gcd_gcthread *t, uint64_t ns) {
+  int h = t->holder;
+  t->loop_stalls[h][bucket_of(gcd_pause_bucket_ns, ns)]++;
+  t->loop_stall_sum_ns[h] += ns;
+  t->loop_stall_count[h]++;
   t->loop_stall_last_ns = ns;
   if (ns > t->loop_stall_max_ns)
     t->loop_stall_max_ns = ns;
@@ -102,16 +112,20 @@ static void hold_end(gcd_gcthread *t, uint64_t since) {
 /* Lock held on entry and on return; released for the scan. */
 static void collect_locked(gcd_gcthread *t, int gen, gcd_gc_result *out) {
   uint64_t start = now_ns(CLOCK_MONOTONIC);
+  t->holder = gen;
   gcd_gc_begin(t->gc, gen);
   hold_end(t, start);
   gcd_gc_scan(t->gc);
   pthread_mutex_lock(&t->lock);
+  t->holder = gen;
   uint64_t fin = now_ns(CLOCK_MONOTONIC);
   gcd_gc_finish(t->gc, out);
   uint64_t end = now_ns(CLOCK_MONOTONIC);
   if (end - fin > t->hold_max_ns)
     t->hold_max_ns = end - fin;
   t->last_collection_ns = end - start;
+  t->durations[gen][bucket_of(gcd_duration_bucket_ns, end - start)]++;
+  t->duration_sum_ns[gen] += end - start;
   t->last_collection_end_unix_ns = now_ns(CLOCK_REALTIME);
   t->collections_total++;
 }
@@ -153,6 +167,7 @@ static void find_referrers(gcd_gcthread *t, gcd_gcreq *r) {
 void gcd_gcthread_run(gcd_gcthread *t, gcd_gcreq *r) {
   uint64_t start = now_ns(CLOCK_MONOTONIC);
   r->code = 0;
+  t->holder = GCD_HOLDER_ADMIN;
   switch (r->kind) {
   case GCD_GCREQ_COLLECT:
     collect_locked(t, r->generation, &r->result);
@@ -171,6 +186,9 @@ void gcd_gcthread_run(gcd_gcthread *t, gcd_gcreq *r) {
     break;
   case GCD_GCREQ_REFERRERS:
     find_referrers(t, r);
+    break;
+  case GCD_GCREQ_CALL:
+    r->code = r->fn(r->arg);
     break;
   }
   r->duration_ns = now_ns(CLOCK_MONOTONIC) - start;
@@ -225,7 +243,7 @@ int gcd_gcthread_start(gcd_gcthread *t, void (*notify)(void *), void *ctx) {
   return 0;
 }
 
-void gcd_gcthread_destroy(gcd_gcthread *t) {
+gcd_gcreq *gcd_gcthread_stop(gcd_gcthread *t) {
   if (t->running) {
     pthread_mutex_lock(&t->lock);
     t->stop = true;
@@ -234,6 +252,18 @@ void gcd_gcthread_destroy(gcd_gcthread *t) {
     pthread_join(t->thread, NULL);
     t->running = false;
   }
+  for (gcd_gcreq *r = t->queue; r != NULL; r = r->next)
+    r->code = GC_ECLOSED;
+  gcd_gcreq *list = gcd_gcthread_take_done(t), **tail = &list;
+  while (*tail != NULL)
+    tail = &(*tail)->next;
+  *tail = t->queue;
+  t->queue = t->queue_tail = NULL;
+  return list;
+}
+
+void gcd_gcthread_destroy(gcd_gcthread *t) {
+  gcd_gcthread_stop(t);
   pthread_cond_destroy(&t->wake);
   pthread_mutex_destroy(&t->lock);
 }

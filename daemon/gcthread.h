@@ -28,6 +28,8 @@ typedef enum {
   GCD_GCREQ_UNFREEZE,
   GCD_GCREQ_CLEAR_GARBAGE, /* then a full collection */
   GCD_GCREQ_REFERRERS,     /* handle, limit */
+  GCD_GCREQ_CALL,          /* fn(arg) with the lock held and no collection
+                              active: for whole-heap checks */
 } gcd_gcreq_kind;
 
 typedef struct gcd_gcreq {
@@ -35,6 +37,8 @@ typedef struct gcd_gcreq {
   int generation;
   uint64_t handle;
   uint64_t limit;
+  int (*fn)(void *arg);    /* GCD_GCREQ_CALL */
+  void *arg;
   /* results */
   int code;
   gcd_gc_result result;
@@ -49,6 +53,14 @@ typedef struct gcd_gcreq {
 /* Pause histogram bucket bounds, in nanoseconds (the last is +Inf). */
 #define GCD_PAUSE_BUCKETS 12
 
+/* Collection duration histogram bounds, in nanoseconds (the last is +Inf). */
+#define GCD_DURATION_BUCKETS 10
+
+/* Who held the heap lock when the loop thread had to wait: a collection of
+ * generation 0..2, or GCD_HOLDER_ADMIN (freeze, referrers, verify...). */
+#define GCD_HOLDER_ADMIN GCD_GC_GENERATIONS
+#define GCD_HOLDERS (GCD_GC_GENERATIONS + 1)
+
 typedef struct gcd_gcthread {
   pthread_mutex_t lock;        /* the heap lock */
   pthread_cond_t wake;
@@ -60,16 +72,21 @@ typedef struct gcd_gcthread {
   void *notify_ctx;
   bool stop, running;
   bool due_checked;              /* the loop asked for a policy check */
-  /* Figures, lock held to read or write. */
+  int holder;                    /* collector thread, lock held: GCD_HOLDER_* */
+  /* Figures, lock held to read or write. Histograms count per bucket (not
+   * cumulative); the exporter accumulates. */
   uint64_t loop_stall_max_ns, loop_stall_last_ns;
-  uint64_t loop_stalls[GCD_PAUSE_BUCKETS]; /* per bucket, not cumulative */
-  uint64_t loop_stall_sum_ns, loop_stall_count;
+  uint64_t loop_stalls[GCD_HOLDERS][GCD_PAUSE_BUCKETS];
+  uint64_t loop_stall_sum_ns[GCD_HOLDERS], loop_stall_count[GCD_HOLDERS];
   uint64_t hold_max_ns;                    /* longest lock hold by the collector */
+  uint64_t durations[GCD_GC_GENERATIONS][GCD_DURATION_BUCKETS];
+  uint64_t duration_sum_ns[GCD_GC_GENERATIONS];
   uint64_t last_collection_ns, last_collection_end_unix_ns;
   uint64_t collections_total;
 } gcd_gcthread;
 
 extern const uint64_t gcd_pause_bucket_ns[GCD_PAUSE_BUCKETS];
+extern const uint64_t gcd_duration_bucket_ns[GCD_DURATION_BUCKETS];
 
 /** Initialises the lock; no thread yet. 0 or GC_ENOMEM. */
 int gcd_gcthread_init(gcd_gcthread *t, gcd_gc *gc);
@@ -78,8 +95,13 @@ int gcd_gcthread_init(gcd_gcthread *t, gcd_gc *gc);
  *  finish. 0 or GC_ENOMEM. */
 int gcd_gcthread_start(gcd_gcthread *t, void (*notify)(void *), void *ctx);
 
-/** Stops and joins the thread (finishing a collection in progress), then
- *  destroys the lock. Unfinished requests stay on the done list. */
+/** Stops and joins the thread (finishing a collection in progress). Returns
+ *  every request it did not hand back: finished ones first, then those never
+ *  run (code GC_ECLOSED); the caller disposes of them. */
+gcd_gcreq *gcd_gcthread_stop(gcd_gcthread *t);
+
+/** Stops the thread if running (dropping leftover requests) and destroys
+ *  the lock. */
 void gcd_gcthread_destroy(gcd_gcthread *t);
 
 /** Loop thread: takes the heap lock, measuring how long it had to wait. */

@@ -1,7 +1,8 @@
 /*
  * main.c -- gcd's entry point: the command line, start-up and shutdown.
  *
- * Owns: option parsing and the order of start-up (heap -> names -> server)
+ * Owns: option parsing and the order of start-up (heap -> collector ->
+ * names -> server, which starts the collector thread)
  * and of teardown (the reverse). Must not touch: libuv or protobuf (server.c
  * and ops.c hold them), the heap's internals.
  *
@@ -288,6 +289,17 @@ static int heap_start(gcd_daemon *d) {
   return err;
 }
 
+/* The collector and its (not yet started) thread; the server starts it. */
+static int collector_init(gcd_daemon *d) {
+  int err = gcd_gc_init(&d->gc, &d->heap);
+
+  if (err == 0 && (err = gcd_gcthread_init(&d->gct, &d->gc)) != 0)
+    gcd_gc_destroy(&d->gc);
+  if (err != 0)
+    gcd_log_error("cannot set up the collector: %s", gcd_log_strerror(err));
+  return err;
+}
+
 static void log_start(const gcd_daemon *d) {
   gcd_heap_stats st;
 
@@ -306,6 +318,8 @@ static int run(gcd_daemon *d) {
   gcd_session_daemon_init(d);
   if ((err = heap_start(d)) != 0)
     goto fail_heap;
+  if ((err = collector_init(d)) != 0)
+    goto fail_collector;
   gcd_names_init(&d->names);
   if ((err = gcd_server_open(&srv, d)) != 0)
     goto fail_server;
@@ -315,8 +329,11 @@ static int run(gcd_daemon *d) {
                d->sessions_total, d->requests);
 
 fail_server:
-  gcd_server_close(srv);
+  gcd_server_close(srv); /* joins the collector thread */
   gcd_names_destroy(&d->names, &d->heap);
+  gcd_gcthread_destroy(&d->gct);
+  gcd_gc_destroy(&d->gc);
+fail_collector:
   gcd_heap_destroy(&d->heap);
 fail_heap:
   return err == 0 ? 0 : 1;

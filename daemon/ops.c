@@ -39,12 +39,24 @@ typedef struct chunk {
   _Alignas(16) char data[];
 } chunk;
 
+/* One request frame being answered. A handler that needs the collector
+ * thread fills req and returns DEFER; the batch then waits (the session
+ * reads no further frame) and the handler runs again with resumed set once
+ * req has completed. req comes first: the collector hands back its address. */
 typedef struct batch {
+  gcd_gcreq req;
   gcd_daemon *d;
-  gcd_session *s;
+  gcd_session *s;        /* NULL once the session closed while waiting */
   chunk *chunks;
   bool close_after, attach_fds;
+  Gcd__Wire__Request *msg;
+  Gcd__Wire__Response resp;
+  size_t next;           /* the operation running (or to run again) */
+  bool resumed;          /* req has completed for operation next */
+  char check_msg[256];   /* verify's finding, written on the collector thread */
 } batch;
+
+#define DEFER 1          /* a handler's answer: run req, then call me again */
 
 static void *scratch_alloc(batch *b, size_t n) {
   chunk *c = b->chunks;
@@ -159,9 +171,9 @@ static int heap_full(batch *b, Result *r, const Gcd__Wire__Alloc *a) {
 
   gcd_heap_stats_get(&b->d->heap, &st);
   return fail(b, r, GC_ENOMEM, "heap full: alloc of %" PRIu32 " slots and %" PRIu64
-              " bytes does not fit; %" PRIu64 " of %" PRIu64 " payload bytes, %"
-              PRIu64 " of %" PRIu64 " slots, %" PRIu64 " of %" PRIu64 " objects in "
-              "use; raise --heap-size (or --max-objects)", a->nslots, a->nbytes,
+              " bytes does not fit even after a full collection; %" PRIu64 " of %"
+              PRIu64 " payload bytes, %" PRIu64 " of %" PRIu64 " slots, %" PRIu64
+              " of %" PRIu64 " objects in use; raise --heap-size (or --max-objects)", a->nslots, a->nbytes,
               st.bytes_used, st.bytes_total, st.slots_used, st.slots_total,
               st.objects, st.table_cap - 1);
 }
@@ -181,12 +193,19 @@ static int alloc_failed(batch *b, Result *r, const Gcd__Wire__Alloc *a, int err)
               st.bytes_total, st.slots_total, (unsigned)GC_SLOTS_MAX);
 }
 
+/* A full heap first gets a full collection (on the collector thread), then
+ * one more try: cycles waiting for an automatic collection must not make an
+ * allocation fail. */
 static int op_alloc(batch *b, const Op *op, Result *r) {
   const Gcd__Wire__Alloc *a = op->alloc;
   uint64_t handle;
   uint32_t index;
   int err = gcd_heap_alloc(&b->d->heap, a->nslots, a->nbytes, a->type, &handle);
 
+  if (err == GC_ENOMEM && !b->resumed) {
+    b->req = (gcd_gcreq){.kind = GCD_GCREQ_COLLECT, .generation = 2};
+    return DEFER;
+  }
   if (err != 0)
     return alloc_failed(b, r, a, err);
   gcd_heap_resolve(&b->d->heap, handle, &index);
@@ -314,11 +333,30 @@ static int op_unpublish(batch *b, const Op *op, Result *r) {
   return 0;
 }
 
+static Gcd__Wire__DaemonInfo *daemon_info(batch *b, const gcd_heap_stats *st) {
+  Gcd__Wire__DaemonInfo *di = scratch_alloc(b, sizeof *di);
+  const gcd_daemon *d = b->d;
+
+  if (di == NULL)
+    return NULL;
+  gcd__wire__daemon_info__init(di);
+  di->pid = (uint32_t)d->pid;
+  di->version = GCD_VERSION;
+  di->start_time_unix = (uint64_t)d->start_time;
+  di->socket_path = (char *)d->cfg.socket_path;
+  di->table_cap = st->table_cap - 1;
+  di->cycle_frees = st->cycle_frees;
+  di->requests = d->requests;
+  di->sessions_total = d->sessions_total;
+  return di;
+}
+
 static int op_info(batch *b, const Op *op, Result *r) {
   Gcd__Wire__HeapInfo *info = scratch_alloc(b, sizeof *info);
   gcd_heap_stats st;
 
-  if (info == NULL)
+  gcd_heap_stats_get(&b->d->heap, &st);
+  if (info == NULL || (r->daemon = daemon_info(b, &st)) == NULL)
     return fail(b, r, GC_ENOMEM, "daemon out of memory answering info");
   gcd__wire__heap_info__init(info);
   gcd_heap_stats_get(&b->d->heap, &st);
@@ -344,26 +382,337 @@ static void count_name(void *ctx, const char *name, size_t len, uint64_t handle)
   ((uint64_t *)ctx)[gcd_handle_index(handle)]++;
 }
 
-static int op_verify(batch *b, const Op *op, Result *r) {
+/* Administrative operations answer GC_EPERM to other peers. */
+static int need_admin(batch *b, Result *r, const char *what) {
+  if (gcd_session_is_admin(b->d, b->s))
+    return 0;
+  return fail(b, r, GC_EPERM, "%s is for administrators: peer uid %u is neither "
+              "the daemon's uid %u nor root, and not in --admin-group", what,
+              (unsigned)b->s->uid, (unsigned)b->d->euid);
+}
+
+/* Collector thread, heap lock held, no collection active (so no zombies):
+ * recounts every reference and checks the collector's lists. */
+static int verify_all(void *arg) {
+  batch *b = arg;
   gcd_daemon *d = b->d;
-  char msg[256] = "";
-  uint64_t *ext;
+  uint64_t *ext = calloc(d->heap.table_cap, sizeof *ext);
   int err;
 
-  if (!gcd_session_is_admin(d, b->s))
-    return fail(b, r, GC_EPERM, "verify is for administrators: peer uid %u is "
-                "neither the daemon's uid %u nor root", (unsigned)b->s->uid,
-                (unsigned)d->euid);
-  if ((ext = calloc(d->heap.table_cap, sizeof *ext)) == NULL)
-    return fail(b, r, GC_ENOMEM, "daemon out of memory for verify's %" PRIu64
-                " counters", d->heap.table_cap);
+  if (ext == NULL) {
+    snprintf(b->check_msg, sizeof b->check_msg, "daemon out of memory for %"
+             PRIu64 " counters", d->heap.table_cap);
+    return GC_ENOMEM;
+  }
   for (gcd_session *s = d->sessions; s != NULL; s = s->next)
     gcd_holds_each(&s->holds, count_hold, ext);
   gcd_names_each(&d->names, count_name, ext);
-  err = gcd_heap_verify(&d->heap, ext, msg, sizeof msg);
+  err = gcd_heap_verify(&d->heap, ext, b->check_msg, sizeof b->check_msg);
   free(ext);
+  if (err == 0)
+    err = gcd_gc_verify(&d->gc, b->check_msg, sizeof b->check_msg);
+  return err;
+}
+
+static int op_verify(batch *b, const Op *op, Result *r) {
+  int err;
+
+  if (!b->resumed) {
+    if ((err = need_admin(b, r, "verify")) != 0)
+      return err;
+    b->req = (gcd_gcreq){.kind = GCD_GCREQ_CALL, .fn = verify_all, .arg = b};
+    return DEFER;
+  }
+  if (b->req.code != 0)
+    return fail(b, r, b->req.code, "heap verification failed: %s", b->check_msg);
+  return 0;
+}
+
+/* ------------------------------------------------------ the collector */
+
+#define LIST_DEFAULT 1000     /* handles a listing returns when no limit is given */
+#define LIST_MAX 100000       /* and at most, whatever the limit */
+#define THRESHOLD_MAX 0x7fffffffu
+
+static uint64_t list_limit(uint64_t asked) {
+  return asked == 0 ? LIST_DEFAULT : asked > LIST_MAX ? LIST_MAX : asked;
+}
+
+static Gcd__Wire__CollectReply *collect_reply(batch *b, const gcd_gc_result *g,
+                                             uint64_t duration_ns) {
+  Gcd__Wire__CollectReply *c = scratch_alloc(b, sizeof *c);
+
+  if (c == NULL)
+    return NULL;
+  gcd__wire__collect_reply__init(c);
+  c->generation = g->generation;
+  c->examined = g->examined;
+  c->unreachable = g->unreachable;
+  c->freed = g->freed;
+  c->survivors = g->survivors;
+  c->duration_ns = duration_ns;
+  return c;
+}
+
+static int collected(batch *b, Result *r) {
+  const gcd_gcreq *q = &b->req;
+
+  if ((r->collect = collect_reply(b, &q->result, q->duration_ns)) == NULL)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory answering collect");
+  r->value = q->result.unreachable;
+  return 0;
+}
+
+static int op_collect(batch *b, const Op *op, Result *r) {
+  int gen = op->collect->generation, err;
+
+  if (b->resumed)
+    return collected(b, r);
+  if ((err = need_admin(b, r, "collect")) != 0)
+    return err;
+  if (gen < -1 || gen > 2)
+    return fail(b, r, GC_EINVAL, "generation %d does not exist: collect 0, 1 or "
+                "2 (-1 is 2, a full collection)", gen);
+  b->req = (gcd_gcreq){.kind = GCD_GCREQ_COLLECT, .generation = gen < 0 ? 2 : gen};
+  return DEFER;
+}
+
+static int op_set_enabled(batch *b, const Op *op, Result *r) {
+  int err = need_admin(b, r, op->set_enabled->enabled ? "enable" : "disable");
+
+  if (err == 0) {
+    b->d->gc.enabled = op->set_enabled->enabled;
+    gcd_log_info("session %" PRIu64 ": automatic collection %s", b->s->id,
+                 b->d->gc.enabled ? "enabled" : "disabled");
+  }
+  return err;
+}
+
+static Gcd__Wire__GenStats *gen_stats(batch *b, const gcd_gc *gc, int g) {
+  Gcd__Wire__GenStats *st = scratch_alloc(b, sizeof *st);
+
+  if (st == NULL)
+    return NULL;
+  gcd__wire__gen_stats__init(st);
+  st->collections = gc->stats[g].collections;
+  st->collected = gc->stats[g].collected;
+  st->uncollectable = gc->stats[g].uncollectable;
+  st->tracked = gc->count[g];
+  st->threshold = gc->threshold[g];
+  st->count = gc->gen_count[g];
+  return st;
+}
+
+static void status_figures(Gcd__Wire__GcStatus *st, const gcd_daemon *d) {
+  st->enabled = d->gc.enabled;
+  st->debug = d->gc.debug;
+  st->frozen = d->gc.count[GCD_GC_PERMANENT];
+  st->garbage = d->gc.count[GCD_GC_GARBAGE];
+  st->last_end_unix_ns = d->gct.last_collection_end_unix_ns;
+  st->collections_total = d->gct.collections_total;
+  st->loop_stall_max_ns = d->gct.loop_stall_max_ns;
+  st->collecting = d->gc.active;
+}
+
+static int op_gc_status(batch *b, const Op *op, Result *r) {
+  Gcd__Wire__GcStatus *st = scratch_alloc(b, sizeof *st);
+  Gcd__Wire__GenStats **gens = scratch_alloc(b, GCD_GC_GENERATIONS * sizeof *gens);
+
+  if (st == NULL || gens == NULL)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory answering gc_status");
+  gcd__wire__gc_status__init(st);
+  status_figures(st, b->d);
+  for (int g = 0; g < GCD_GC_GENERATIONS; g++)
+    if ((gens[g] = gen_stats(b, &b->d->gc, g)) == NULL)
+      return fail(b, r, GC_ENOMEM, "daemon out of memory answering gc_status");
+  st->generations = gens;
+  st->n_generations = GCD_GC_GENERATIONS;
+  st->last = collect_reply(b, &b->d->gc.last, b->d->gct.last_collection_ns);
+  r->gc = st;
+  return 0;
+}
+
+/* As CPython: any value from 0 to 2^31 - 1; threshold 0 for generation 0
+ * turns automatic collection off. */
+static int op_set_threshold(batch *b, const Op *op, Result *r) {
+  const Gcd__Wire__Thresholds *m = op->set_threshold;
+  uint64_t t[GCD_GC_GENERATIONS] = {m->threshold0, m->threshold1, m->threshold2};
+  int err = need_admin(b, r, "set_threshold");
+
   if (err != 0)
-    return fail(b, r, err, "heap verification failed: %s", msg);
+    return err;
+  for (int g = 0; g < GCD_GC_GENERATIONS; g++)
+    if (t[g] > THRESHOLD_MAX)
+      return fail(b, r, GC_EINVAL, "threshold %d of %" PRIu64 " is too large: "
+                  "thresholds are 0 to %u", g, t[g], THRESHOLD_MAX);
+  gcd_gc_set_threshold(&b->d->gc, t);
+  return 0;
+}
+
+static int op_set_debug(batch *b, const Op *op, Result *r) {
+  uint32_t flags = op->set_debug->flags;
+  int err = need_admin(b, r, "set_debug");
+
+  if (err != 0)
+    return err;
+  if (flags & ~(uint32_t)GCD_GC_DEBUG_SAVEALL)
+    return fail(b, r, GC_EINVAL, "debug flags 0x%" PRIx32 " unknown: the only "
+                "flag is 0x%x (save-all)", flags, GCD_GC_DEBUG_SAVEALL);
+  b->d->gc.debug = flags;
+  return 0;
+}
+
+typedef struct listing {
+  const gcd_heap *h;
+  uint64_t *handles;
+  size_t n;
+} listing;
+
+static int list_one(uint32_t idx, void *arg) {
+  listing *l = arg;
+
+  l->handles[l->n++] = gcd_heap_handle(l->h, idx);
+  return 0;
+}
+
+static int op_garbage(batch *b, const Op *op, Result *r) {
+  uint64_t limit = list_limit(op->garbage->limit), total = b->d->gc.count[GCD_GC_GARBAGE];
+  listing l = {.h = &b->d->heap};
+  int err = need_admin(b, r, "garbage");
+
+  if (err != 0)
+    return err;
+  if (limit > total)
+    limit = total;
+  if (limit > 0 && (l.handles = scratch_alloc(b, limit * sizeof *l.handles)) == NULL)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory listing garbage");
+  gcd_gc_each(&b->d->gc, GCD_GC_GARBAGE, limit, list_one, &l);
+  r->handles = l.handles;
+  r->n_handles = l.n;
+  r->value = total;
+  return 0;
+}
+
+/* Freeze, unfreeze and clear-garbage run on the collector thread, so they
+ * never meet a collection half done. */
+static int admin_deferred(batch *b, Result *r, const char *what, gcd_gcreq_kind kind) {
+  int err;
+
+  if (b->resumed) {
+    if (kind == GCD_GCREQ_CLEAR_GARBAGE && (err = collected(b, r)) != 0)
+      return err;
+    r->value = b->req.count;
+    return 0;
+  }
+  if ((err = need_admin(b, r, what)) != 0)
+    return err;
+  b->req = (gcd_gcreq){.kind = kind};
+  return DEFER;
+}
+
+static int op_clear_garbage(batch *b, const Op *op, Result *r) {
+  return admin_deferred(b, r, "clear_garbage", GCD_GCREQ_CLEAR_GARBAGE);
+}
+
+static int op_freeze(batch *b, const Op *op, Result *r) {
+  return admin_deferred(b, r, "freeze", GCD_GCREQ_FREEZE);
+}
+
+static int op_unfreeze(batch *b, const Op *op, Result *r) {
+  return admin_deferred(b, r, "unfreeze", GCD_GCREQ_UNFREEZE);
+}
+
+static int op_object_info(batch *b, const Op *op, Result *r) {
+  Gcd__Wire__ObjectInfo *oi = scratch_alloc(b, sizeof *oi);
+  uint32_t index;
+  int err = resolve(b, r, op->object_info->handle, "handle", &index);
+
+  if (err != 0)
+    return err;
+  if (oi == NULL)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory answering object_info");
+  const gcd_obj *o = gcd_heap_obj(&b->d->heap, index);
+  gcd__wire__object_info__init(oi);
+  oi->refcount = gcd_heap_refcount(&b->d->heap, index);
+  oi->type = o->type;
+  oi->nslots = o->nslots;
+  oi->nbytes = o->nbytes;
+  oi->generation = gcd_gc_generation(&b->d->gc, index);
+  oi->tracked = oi->generation >= 0;
+  r->object = oi;
+  return 0;
+}
+
+static int op_referents(batch *b, const Op *op, Result *r) {
+  uint64_t limit = list_limit(op->referents->limit), h;
+  uint32_t index;
+  int err = resolve(b, r, op->referents->handle, "handle", &index);
+
+  if (err != 0)
+    return err;
+  uint32_t ns = gcd_heap_obj(&b->d->heap, index)->nslots;
+  if (ns > 0 && (r->handles = scratch_alloc(b, ns * sizeof *r->handles)) == NULL)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory listing referents");
+  for (uint32_t k = 0; k < ns && r->n_handles < limit; k++)
+    if (gcd_heap_get_ref(&b->d->heap, op->referents->handle, k, &h) == 0 && h != 0)
+      r->handles[r->n_handles++] = h;
+  return 0;
+}
+
+static int op_referrers(batch *b, const Op *op, Result *r) {
+  uint32_t index;
+  int err;
+
+  if (!b->resumed) {
+    if ((err = resolve(b, r, op->referrers->handle, "handle", &index)) != 0)
+      return err;
+    b->req = (gcd_gcreq){.kind = GCD_GCREQ_REFERRERS, .handle = op->referrers->handle,
+                         .limit = list_limit(op->referrers->limit)};
+    return DEFER;
+  }
+  err = b->req.code;
+  if (err == 0 && b->req.nhandles > 0 &&
+      (r->handles = scratch_alloc(b, b->req.nhandles * sizeof *r->handles)) != NULL) {
+    memcpy(r->handles, b->req.handles, b->req.nhandles * sizeof *r->handles);
+    r->n_handles = b->req.nhandles;
+  } else if (err == 0 && b->req.nhandles > 0) {
+    err = GC_ENOMEM;
+  }
+  free(b->req.handles);
+  b->req.handles = NULL;
+  return err == 0 ? 0 : fail(b, r, err, "daemon out of memory listing referrers");
+}
+
+static Gcd__Wire__ClientInfo *client_info(batch *b, const gcd_session *s) {
+  Gcd__Wire__ClientInfo *ci = scratch_alloc(b, sizeof *ci);
+  char *name = scratch_alloc(b, strlen(s->name) + 1);
+
+  if (ci == NULL || name == NULL)
+    return NULL;
+  gcd__wire__client_info__init(ci);
+  ci->id = s->id;
+  ci->pid = (uint32_t)s->pid;
+  ci->uid = s->uid;
+  ci->gid = s->gid;
+  ci->name = memcpy(name, s->name, strlen(s->name) + 1);
+  ci->held = gcd_holds_total(&s->holds);
+  ci->requests = s->requests;
+  ci->ops = s->ops;
+  ci->errors = s->errors;
+  ci->admin = gcd_session_is_admin(b->d, s);
+  return ci;
+}
+
+static int op_clients(batch *b, const Op *op, Result *r) {
+  size_t n = 0;
+
+  r->clients = scratch_alloc(b, (b->d->nsessions + 1) * sizeof *r->clients);
+  if (r->clients == NULL)
+    return fail(b, r, GC_ENOMEM, "daemon out of memory listing clients");
+  for (const gcd_session *s = b->d->sessions; s != NULL; s = s->next)
+    if ((r->clients[n++] = client_info(b, s)) == NULL)
+      return fail(b, r, GC_ENOMEM, "daemon out of memory listing clients");
+  r->n_clients = n;
   return 0;
 }
 
@@ -400,6 +749,19 @@ static const struct {
     [GCD__WIRE__OP__OP_UNPUBLISH] = {"unpublish", op_unpublish},
     [GCD__WIRE__OP__OP_INFO] = {"info", op_info},
     [GCD__WIRE__OP__OP_VERIFY] = {"verify", op_verify},
+    [GCD__WIRE__OP__OP_COLLECT] = {"collect", op_collect},
+    [GCD__WIRE__OP__OP_SET_ENABLED] = {"set_enabled", op_set_enabled},
+    [GCD__WIRE__OP__OP_GC_STATUS] = {"gc_status", op_gc_status},
+    [GCD__WIRE__OP__OP_SET_THRESHOLD] = {"set_threshold", op_set_threshold},
+    [GCD__WIRE__OP__OP_SET_DEBUG] = {"set_debug", op_set_debug},
+    [GCD__WIRE__OP__OP_GARBAGE] = {"garbage", op_garbage},
+    [GCD__WIRE__OP__OP_CLEAR_GARBAGE] = {"clear_garbage", op_clear_garbage},
+    [GCD__WIRE__OP__OP_FREEZE] = {"freeze", op_freeze},
+    [GCD__WIRE__OP__OP_UNFREEZE] = {"unfreeze", op_unfreeze},
+    [GCD__WIRE__OP__OP_OBJECT_INFO] = {"object_info", op_object_info},
+    [GCD__WIRE__OP__OP_REFERENTS] = {"referents", op_referents},
+    [GCD__WIRE__OP__OP_REFERRERS] = {"referrers", op_referrers},
+    [GCD__WIRE__OP__OP_CLIENTS] = {"clients", op_clients},
 };
 
 #define OP_KINDS (sizeof op_table / sizeof op_table[0])
@@ -419,11 +781,16 @@ static void count(batch *b, unsigned kind, int code) {
     b->s->errors++;
 }
 
-static void run_op(batch *b, const Op *op, Result *r) {
+/* Returns DEFER, or 0 once the operation has its result. */
+static int run_op(batch *b, const Op *op, Result *r) {
   unsigned kind = (unsigned)op->op_case;
   op_fn fn = kind < OP_KINDS && op_table[kind].fn ? op_table[kind].fn : op_unknown;
+  int rc = fn(b, op, r);
 
-  count(b, kind, fn(b, op, r));
+  if (rc == DEFER)
+    return DEFER;
+  count(b, kind, rc);
+  return 0;
 }
 
 /* --------------------------------------------------------- handshake */
@@ -541,13 +908,18 @@ static int results_make(batch *b, size_t n, Gcd__Wire__Response *resp) {
   return 0;
 }
 
-static void run_batch(batch *b, const Gcd__Wire__Request *req, Result *res) {
+/* Runs operations from b->next on; DEFER when one waits on the collector. */
+static int run_batch(batch *b, const Gcd__Wire__Request *req, Result *res) {
   if (!b->s->hello_done) {
     run_first(b, req, res);
-    return;
+    return 0;
   }
-  for (size_t i = 0; i < req->n_ops; i++)
-    run_op(b, req->ops[i], &res[i]);
+  for (; b->next < req->n_ops; b->next++) {
+    if (run_op(b, req->ops[b->next], &res[b->next]) == DEFER)
+      return DEFER;
+    b->resumed = false;
+  }
+  return 0;
 }
 
 static int unreadable(gcd_daemon *d, gcd_session *s, gcd_reply *out) {
@@ -568,13 +940,10 @@ static int too_many(gcd_daemon *d, gcd_session *s, size_t n, gcd_reply *out) {
   return gcd_ops_frame_error(d, GC_ENOMEM, msg, out);
 }
 
-static int batch_reply(batch *b, const Gcd__Wire__Request *req,
-                       Gcd__Wire__Response *resp, gcd_reply *out) {
+static int batch_pack(batch *b, const Gcd__Wire__Request *req,
+                      Gcd__Wire__Response *resp, gcd_reply *out) {
   int err;
 
-  if (results_make(b, req->n_ops, resp) != 0)
-    return too_many(b->d, b->s, req->n_ops, out);
-  run_batch(b, req, resp->results == NULL ? NULL : resp->results[0]);
   if ((err = reply_pack(resp, out)) != 0) {
     gcd_log_error("session %" PRIu64 ": out of memory packing the answer to "
                   "%zu operations; closing", b->s->id, req->n_ops);
@@ -585,11 +954,34 @@ static int batch_reply(batch *b, const Gcd__Wire__Request *req,
   return 0;
 }
 
+static void batch_free(batch *b) {
+  scratch_free(b);
+  gcd__wire__request__free_unpacked(b->msg, NULL);
+  free(b);
+}
+
+/* Runs what is left of b: packs the reply and frees b, or parks b on the
+ * collector thread's queue (GCD_OPS_DEFERRED). */
+static int batch_go(batch *b, gcd_reply *out) {
+  Result *res = b->resp.results == NULL ? NULL : b->resp.results[0];
+  int err;
+
+  if (run_batch(b, b->msg, res) == DEFER) {
+    b->s->pending = b;
+    gcd_gcthread_submit(&b->d->gct, &b->req);
+    return GCD_OPS_DEFERRED;
+  }
+  b->s->pending = NULL;
+  err = batch_pack(b, b->msg, &b->resp, out);
+  batch_free(b);
+  return err;
+}
+
 int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
                    size_t len, gcd_reply *out) {
-  Gcd__Wire__Response resp = GCD__WIRE__RESPONSE__INIT;
+  static const Gcd__Wire__Response init = GCD__WIRE__RESPONSE__INIT;
   Gcd__Wire__Request *req = gcd__wire__request__unpack(NULL, len, frame);
-  batch b = {.d = d, .s = s};
+  batch *b;
   int err;
 
   memset(out, 0, sizeof *out);
@@ -597,9 +989,46 @@ int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
     return unreadable(d, s, out);
   s->requests++;
   d->requests++;
-  resp.seq = req->seq;
-  err = batch_reply(&b, req, &resp, out);
-  scratch_free(&b);
-  gcd__wire__request__free_unpacked(req, NULL);
-  return err;
+  if ((b = calloc(1, sizeof *b)) == NULL) {
+    err = too_many(d, s, req->n_ops, out);
+    gcd__wire__request__free_unpacked(req, NULL);
+    return err;
+  }
+  *b = (batch){.d = d, .s = s, .msg = req, .resp = init};
+  b->resp.seq = req->seq;
+  if (results_make(b, req->n_ops, &b->resp) != 0) {
+    err = too_many(d, s, req->n_ops, out);
+    batch_free(b);
+    return err;
+  }
+  return batch_go(b, out);
+}
+
+int gcd_ops_resume(gcd_daemon *d, gcd_gcreq *req, gcd_session **s,
+                   gcd_reply *out) {
+  batch *b = (batch *)req;
+
+  memset(out, 0, sizeof *out);
+  *s = b->s;
+  if (b->s == NULL) {
+    gcd_ops_discard(req);
+    return 0;
+  }
+  b->resumed = true;
+  return batch_go(b, out);
+}
+
+void gcd_ops_abandon(gcd_session *s) {
+  batch *b = s->pending;
+
+  if (b != NULL)
+    b->s = NULL;
+  s->pending = NULL;
+}
+
+void gcd_ops_discard(gcd_gcreq *req) {
+  batch *b = (batch *)req;
+
+  free(b->req.handles);
+  batch_free(b);
 }

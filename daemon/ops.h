@@ -5,8 +5,12 @@
  * The only file of the daemon that sees protobuf types is ops.c. The caller
  * (server.c, or a test) owns the socket and just ships the reply.
  *
- * Threading: loop thread only; every handler runs to completion, so an
- * operation (lookup + retain, for one) is atomic against every other client.
+ * Threading: loop thread, heap lock held; every handler runs to completion,
+ * so an operation (lookup + retain, for one) is atomic against every other
+ * client. Operations that need the collector thread (collect, freeze, heap
+ * full, referrers, verify...) park their frame on its queue instead: the
+ * session then waits, and gcd_ops_resume() finishes the frame once the
+ * collector hands the request back.
  */
 #ifndef GCD_OPS_H
 #define GCD_OPS_H
@@ -15,7 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gcthread.h"
 #include "session.h"
+
+#define GCD_OPS_DEFERRED 1 /* the frame waits on the collector thread */
 
 typedef struct gcd_reply {
   uint8_t *buf;      /* length prefix + Response; the caller free()s it */
@@ -27,11 +34,28 @@ typedef struct gcd_reply {
 /**
  * Runs one Request frame (the payload, without its length prefix) for s and
  * encodes the Response into *out. Returns 0 (*out filled; operations may have
- * failed, each with its own result), or GC_ENOMEM when the daemon could not
- * build any reply: then the caller closes the connection.
+ * failed, each with its own result), GCD_OPS_DEFERRED (no reply yet: s waits,
+ * reading no further frame, until gcd_ops_resume() answers), or GC_ENOMEM
+ * when the daemon could not build any reply: then the caller closes the
+ * connection.
  */
 int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
                    size_t len, gcd_reply *out);
+
+/**
+ * Continues the frame that req (from gcd_gcthread_take_done()) belongs to.
+ * *s is its session, or NULL when that session closed meanwhile (the frame is
+ * then dropped and 0 returned with no reply). Otherwise returns as
+ * gcd_ops_handle().
+ */
+int gcd_ops_resume(gcd_daemon *d, gcd_gcreq *req, gcd_session **s,
+                   gcd_reply *out);
+
+/** Session closing: its waiting frame, if any, will be dropped on return. */
+void gcd_ops_abandon(gcd_session *s);
+
+/** Frees a frame's request that will never be resumed (daemon stopping). */
+void gcd_ops_discard(gcd_gcreq *req);
 
 /**
  * Encodes a frame-level failure (code and message in the Response itself,

@@ -11,7 +11,13 @@
  * uv_close(); libuv then cancels its pending writes (their callbacks run
  * first) and calls on_closed(), where the session's retains are released.
  *
- * Threading: loop thread only.
+ * The heap lock (gcthread.h) is held while frames run and while a session
+ * closes; a frame that needs the collector thread parks its session (no
+ * further frame of it is read or run) until the collector's async wake-up
+ * hands the request back and the rest of the session's bytes run.
+ *
+ * Threading: loop thread only, except gc_notify(), which the collector
+ * thread calls.
  */
 #include "server.h"
 
@@ -38,6 +44,8 @@ struct gcd_server {
   uv_loop_t loop;
   uv_pipe_t listener;
   uv_signal_t sigint, sigterm;
+  uv_async_t gc_async;  /* the collector thread finished requests */
+  bool gc_running;      /* its thread started and not yet stopped */
   gcd_daemon *d;
   bool bound;       /* the socket path is ours to unlink */
   bool stopping;
@@ -51,7 +59,11 @@ typedef struct conn {
   gcd_session session;
   gcd_frame_decoder dec;
   uint64_t pending;  /* reply bytes handed to uv_write, not yet completed */
+  uint8_t *stash;    /* bytes read after a frame that waits on the collector */
+  size_t stash_len;
+  bool reading;      /* uv_read_start in effect */
   bool paused;       /* reading stopped for backpressure */
+  bool waiting;      /* a frame waits on the collector thread */
   bool closing;      /* no more frames are read; shutdown or close under way */
 } conn;
 
@@ -108,8 +120,17 @@ static int outq_push(outq *q, void *owned, void *base, size_t len) {
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
-static void read_resume(conn *c) {
-  uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+/* Reads while nothing holds the connection back. */
+static void read_update(conn *c) {
+  bool want = !c->paused && !c->waiting && !c->closing;
+
+  if (want == c->reading)
+    return;
+  c->reading = want;
+  if (want)
+    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+  else
+    uv_read_stop((uv_stream_t *)&c->pipe);
 }
 
 /* Reading resumes once half the limit has drained, so that a client that
@@ -128,7 +149,7 @@ static void on_written(uv_write_t *req, int status) {
   } else if (c->paused && !c->closing &&
              c->pending <= c->srv->d->cfg.write_limit / 2) {
     c->paused = false;
-    read_resume(c);
+    read_update(c);
   }
 }
 
@@ -160,10 +181,9 @@ static int flush(conn *c, outq *q) {
 /* Backpressure: a client that sends faster than it reads its replies stops
  * being read until they drain, so its replies cannot exhaust memory. */
 static void throttle(conn *c) {
-  if (!c->paused && !c->closing && c->pending > c->srv->d->cfg.write_limit) {
-    uv_read_stop((uv_stream_t *)&c->pipe);
+  if (!c->paused && !c->closing && c->pending > c->srv->d->cfg.write_limit)
     c->paused = true;
-  }
+  read_update(c);
 }
 
 /* One sendmsg carrying the segment fds on the first byte of buf; *sent gets
@@ -259,42 +279,129 @@ static int refuse_frame(conn *c, outq *q, int code) {
   return queue_reply(c, q, &r);
 }
 
-static int run_frame(conn *c, outq *q, const gcd_frame *f) {
-  gcd_reply r;
-
-  if (gcd_ops_handle(c->srv->d, &c->session, f->data, f->len, &r) != 0) {
+/* Queues the reply to a frame, or parks the connection when the frame
+ * waits on the collector thread. */
+static int answer(conn *c, outq *q, int rc, gcd_reply *r) {
+  if (rc == GCD_OPS_DEFERRED) {
+    c->waiting = true;
+    return 0;
+  }
+  if (rc != 0) {
     c->closing = true;
     return GC_ENOMEM;
   }
-  return queue_reply(c, q, &r);
+  return queue_reply(c, q, r);
 }
 
-/* Every whole frame of this read is answered; the replies leave in one
- * write. A refused frame or a closing reply ends the reading. */
-static void feed(conn *c, const uint8_t *p, size_t n) {
-  outq q = {0};
+static int run_frame(conn *c, outq *q, const gcd_frame *f) {
+  gcd_reply r;
+
+  return answer(c, q, gcd_ops_handle(c->srv->d, &c->session, f->data, f->len, &r),
+                &r);
+}
+
+/* Keeps the bytes after a waiting frame for when it has been answered. */
+static int stash(conn *c, const uint8_t *p, size_t n) {
+  if ((c->stash = malloc(n)) == NULL)
+    return GC_ENOMEM;
+  memcpy(c->stash, p, n);
+  c->stash_len = n;
+  return 0;
+}
+
+/* Heap lock held. Runs the whole frames of p[0, n) until one waits on the
+ * collector (the rest is stashed), the connection closes or an error. */
+static int run_frames(conn *c, outq *q, const uint8_t *p, size_t n) {
   gcd_frame f;
   size_t used;
   int rc, err = 0;
 
-  while (n > 0 && !c->closing && err == 0) {
+  while (n > 0 && !c->closing && !c->waiting && err == 0) {
     rc = gcd_frame_feed(&c->dec, p, n, &used, &f);
     p += used;
     n -= used;
     if (rc < 0)
-      err = refuse_frame(c, &q, rc);
+      err = refuse_frame(c, q, rc);
     else if (rc == 1)
-      err = run_frame(c, &q, &f);
+      err = run_frame(c, q, &f);
   }
+  if (err == 0 && n > 0 && c->waiting && !c->closing)
+    err = stash(c, p, n);
+  return err;
+}
+
+/* Sends what q gathered, then closes, finishes or throttles the connection. */
+static void settle(conn *c, outq *q, int err) {
   if (err == 0)
-    err = flush(c, &q);
-  outq_free(&q);
+    err = flush(c, q);
+  outq_free(q);
   if (err != 0)
     conn_close(c);
   else if (c->closing)
     conn_finish(c);
   else
     throttle(c);
+}
+
+/* Every whole frame of this read is answered (the replies leave in one
+ * write) unless one waits on the collector. Each read takes the heap lock
+ * once; then the collector is told if a collection became due. */
+static void feed(conn *c, const uint8_t *p, size_t n) {
+  gcd_gcthread *t = &c->srv->d->gct;
+  outq q = {0};
+  int err;
+
+  gcd_gcthread_lock(t);
+  err = run_frames(c, &q, p, n);
+  gcd_gcthread_poke(t);
+  gcd_gcthread_unlock(t);
+  settle(c, &q, err);
+}
+
+/* Heap lock held. The frame the collector thread finished for one session:
+ * its reply goes out, then the bytes that arrived behind it run. */
+static void resume_one(gcd_server *srv, gcd_gcreq *r) {
+  gcd_session *s;
+  gcd_reply reply;
+  outq q = {0};
+  int rc = gcd_ops_resume(srv->d, r, &s, &reply), err;
+  conn *c;
+
+  if (s == NULL)
+    return; /* the session closed meanwhile */
+  c = CONN_OF_SESSION(s);
+  c->waiting = false;
+  err = answer(c, &q, rc, &reply);
+  if (err == 0 && !c->waiting && c->stash != NULL) {
+    uint8_t *p = c->stash;
+    size_t n = c->stash_len;
+    c->stash = NULL;
+    c->stash_len = 0;
+    err = run_frames(c, &q, p, n);
+    free(p);
+  }
+  settle(c, &q, err);
+}
+
+/* Loop thread, woken by gc_notify(). */
+static void on_gc_done(uv_async_t *a) {
+  gcd_server *srv = a->data;
+  gcd_gcthread *t = &srv->d->gct;
+
+  gcd_gcthread_lock(t);
+  for (gcd_gcreq *r = gcd_gcthread_take_done(t), *next; r != NULL; r = next) {
+    next = r->next;
+    resume_one(srv, r);
+  }
+  gcd_gcthread_poke(t);
+  gcd_gcthread_unlock(t);
+}
+
+/* Collector thread. */
+static void gc_notify(void *ctx) {
+  gcd_server *srv = ctx;
+
+  uv_async_send(&srv->gc_async);
 }
 
 /* EOF inside a frame means the client died or sent a truncated frame. */
@@ -331,13 +438,19 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
 static void on_closed(uv_handle_t *h) {
   conn *c = h->data;
   gcd_daemon *d = c->srv->d;
-  uint64_t dropped = gcd_session_close(d, &c->session);
+  uint64_t dropped;
+
+  gcd_gcthread_lock(&d->gct);
+  gcd_ops_abandon(&c->session);
+  dropped = gcd_session_close(d, &c->session);
+  gcd_gcthread_unlock(&d->gct);
 
   gcd_log_info("session %" PRIu64 " closed (pid %ld, \"%s\"): %" PRIu64 " requests, "
                "%" PRIu64 " ops, %" PRIu64 " errors, %" PRIu64 " retains released",
                c->session.id, (long)c->session.pid, c->session.name,
                c->session.requests, c->session.ops, c->session.errors, dropped);
   gcd_frame_destroy(&c->dec);
+  free(c->stash);
   free(c);
 }
 
@@ -354,7 +467,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 /* Stops reading and closes once every queued reply is written, so that the
  * client receives the error that explains the close. */
 static void conn_finish(conn *c) {
-  uv_read_stop((uv_stream_t *)&c->pipe);
+  read_update(c);
   c->shutdown.data = c;
   if (uv_is_closing((uv_handle_t *)&c->pipe) ||
       uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, on_shutdown) != 0)
@@ -413,13 +526,15 @@ static void accept_one(gcd_server *srv) {
     uv_close((uv_handle_t *)&c->pipe, on_closed_early);
     return;
   }
+  gcd_gcthread_lock(&srv->d->gct); /* the collector may walk the sessions */
   gcd_session_open(srv->d, &c->session, cred.pid, cred.uid, cred.gid);
+  gcd_gcthread_unlock(&srv->d->gct);
   c->session.admin_group = srv->d->cfg.admin_group_set &&
                            peer_in_group(c, cred.gid, srv->d->cfg.admin_gid);
   gcd_frame_init(&c->dec, srv->d->cfg.max_frame);
   gcd_log_debug("session %" PRIu64 " opened: pid %ld uid %u gid %u",
                c->session.id, (long)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid);
-  read_resume(c);
+  read_update(c);
 }
 
 static void on_connection(uv_stream_t *st, int status) {
@@ -441,12 +556,31 @@ static void socket_remove(gcd_server *srv) {
   srv->bound = false;
 }
 
+/* Joins the collector thread (a collection under way finishes first) and
+ * drops the frames still waiting on it: their sessions are closing. */
+static void collector_stop(gcd_server *srv) {
+  gcd_gcreq *left;
+
+  if (!srv->gc_running)
+    return;
+  for (gcd_session *s = srv->d->sessions; s != NULL; s = s->next)
+    gcd_ops_abandon(s);
+  left = gcd_gcthread_stop(&srv->d->gct);
+  for (gcd_gcreq *next; left != NULL; left = next) {
+    next = left->next;
+    gcd_ops_discard(left);
+  }
+  srv->gc_running = false;
+  uv_close((uv_handle_t *)&srv->gc_async, NULL);
+}
+
 /* Stops accepting and closes every session; uv_run returns once the last
  * close callback has run. The socket goes first, so a new daemon may start. */
 static void server_stop(gcd_server *srv) {
   if (srv->stopping)
     return;
   srv->stopping = true;
+  collector_stop(srv);
   uv_close((uv_handle_t *)&srv->listener, NULL);
   socket_remove(srv);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
@@ -576,6 +710,20 @@ static int signals_start(gcd_server *srv) {
   return 0;
 }
 
+/* The collector thread wakes the loop through gc_async. */
+static int collector_start(gcd_server *srv) {
+  if (uv_async_init(&srv->loop, &srv->gc_async, on_gc_done) != 0)
+    return GC_EIO;
+  srv->gc_async.data = srv;
+  if (gcd_gcthread_start(&srv->d->gct, gc_notify, srv) != 0) {
+    gcd_log_error("cannot start the collector thread");
+    uv_close((uv_handle_t *)&srv->gc_async, NULL);
+    return GC_ENOMEM;
+  }
+  srv->gc_running = true;
+  return 0;
+}
+
 /* Main thread, at start-up. The handles are initialised before anything can
  * fail, so that gcd_server_close() can close them all in any case. */
 int gcd_server_open(gcd_server **out, gcd_daemon *d) {
@@ -592,7 +740,8 @@ int gcd_server_open(gcd_server **out, gcd_daemon *d) {
   uv_pipe_init(&srv->loop, &srv->listener, 0);
   srv->listener.data = srv;
   *out = srv;
-  if ((err = signals_start(srv)) != 0 || (err = listen_start(srv)) != 0)
+  if ((err = signals_start(srv)) != 0 || (err = listen_start(srv)) != 0 ||
+      (err = collector_start(srv)) != 0)
     return err;
   return 0;
 }
@@ -613,6 +762,7 @@ static void close_any(uv_handle_t *h, void *arg) {
 void gcd_server_close(gcd_server *srv) {
   if (srv == NULL)
     return;
+  collector_stop(srv);
   socket_remove(srv);
   srv->stopping = true;
   uv_walk(&srv->loop, close_any, srv);

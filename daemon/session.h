@@ -17,6 +17,8 @@
 
 #include "heap.h"
 #include "holds.h"
+#include "collector.h"
+#include "gcthread.h"
 #include "names.h"
 
 #define GCD_PROTOCOL_VERSION 1u
@@ -50,6 +52,8 @@ typedef struct gcd_session {
   bool hello_done;
   bool admin_group;      /* peer is in --admin-group (SO_PEERGROUPS at accept) */
   gcd_holds holds;       /* this client's retains */
+  void *pending;         /* ops.c: a request frame waiting on the collector
+                            thread; no other frame runs until it is answered */
   uint64_t requests, ops, errors;
   struct gcd_session *prev, *next; /* gcd_daemon.sessions */
 } gcd_session;
@@ -57,6 +61,8 @@ typedef struct gcd_session {
 typedef struct gcd_daemon {
   gcd_config cfg;
   gcd_heap heap;
+  gcd_gc gc;             /* the cycle collector of heap */
+  gcd_gcthread gct;      /* its thread and the heap lock */
   gcd_names names;
   gcd_session *sessions; /* every open session */
   size_t nsessions;

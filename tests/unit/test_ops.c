@@ -152,13 +152,36 @@ static Op *op_empty(Gcd__Wire__Op__OpCase kind) {
 
 /* ------------------------------------------------------------ running */
 
+/* Plays the collector thread for a frame that waits on it: runs each
+ * request it queues, then resumes the frame, until the reply is there. */
+static int drive(gcd_session *s, int rc, gcd_reply *rep) {
+  gcd_gcthread *t = &F->d.gct;
+  gcd_session *back;
+
+  while (rc == GCD_OPS_DEFERRED) {
+    gcd_gcreq *r = t->queue;
+    assert_non_null(r);
+    assert_ptr_equal(s->pending, r);
+    t->queue = r->next;
+    if (t->queue == NULL)
+      t->queue_tail = NULL;
+    pthread_mutex_lock(&t->lock);
+    gcd_gcthread_run(t, r);
+    pthread_mutex_unlock(&t->lock);
+    rc = gcd_ops_resume(&F->d, r, &back, rep);
+    assert_ptr_equal(back, s);
+  }
+  assert_null(s->pending);
+  return rc;
+}
+
 /* Runs raw frame bytes and decodes the reply, checking its length prefix. */
 static Gcd__Wire__Response *run_raw(gcd_session *s, const uint8_t *frame,
                                     size_t len, gcd_reply *rep) {
   Gcd__Wire__Response *resp;
   uint32_t n;
 
-  assert_int_equal(gcd_ops_handle(&F->d, s, frame, len, rep), 0);
+  assert_int_equal(drive(s, gcd_ops_handle(&F->d, s, frame, len, rep), rep), 0);
   assert_non_null(rep->buf);
   assert_true(rep->len >= GCD_FRAME_HEADER);
   n = (uint32_t)rep->buf[0] << 24 | (uint32_t)rep->buf[1] << 16 |
@@ -263,7 +286,8 @@ static int setup(void **state) {
     return -1;
   F->d.cfg.max_frame = 4 << 20;
   gcd_session_daemon_init(&F->d);
-  if (gcd_heap_init(&F->d.heap, &hc) != 0)
+  if (gcd_heap_init(&F->d.heap, &hc) != 0 || gcd_gc_init(&F->d.gc, &F->d.heap) != 0 ||
+      gcd_gcthread_init(&F->d.gct, &F->d.gc) != 0)
     return -1;
   gcd_names_init(&F->d.names);
   session_hello(&F->a, F->d.euid, "admin");
@@ -284,6 +308,8 @@ static int teardown(void **state) {
     gcd_session_close(&F->d, &F->b);
   gcd_names_destroy(&F->d.names, &F->d.heap);
   left = live_objects();
+  gcd_gcthread_destroy(&F->d.gct);
+  gcd_gc_destroy(&F->d.gc);
   gcd_heap_destroy(&F->d.heap);
   for (size_t i = 0; i < F->ngarbage; i++)
     free(F->garbage[i]);
@@ -584,14 +610,14 @@ static void test_ops_info_counts_clients(void **state) {
 }
 
 static void test_ops_unknown_and_empty_ops_are_enosys(void **state) {
-  /* Request{seq=1, ops=[Op{field 40 = 1}, Op{}]} */
-  const uint8_t raw[] = {0x08, 0x01, 0x12, 0x03, 0xc0, 0x02, 0x01, 0x12, 0x00};
+  /* Request{seq=1, ops=[Op{field 63 = 1}, Op{}]} */
+  const uint8_t raw[] = {0x08, 0x01, 0x12, 0x03, 0xf8, 0x03, 0x01, 0x12, 0x00};
   gcd_reply rep;
   Gcd__Wire__Response *resp = run_raw(&F->a, raw, sizeof raw, &rep);
 
   assert_int_equal(resp->n_results, 2);
   assert_int_equal(resp->results[0]->code, GC_ENOSYS);
-  assert_mentions(resp->results[0]->message, "operation 40");
+  assert_mentions(resp->results[0]->message, "operation 63");
   assert_int_equal(resp->results[1]->code, GC_ENOSYS);
   assert_mentions(resp->results[1]->message, "empty operation");
   assert_false(rep.close_after);
@@ -703,6 +729,246 @@ static void test_ops_session_close_releases_holds(void **state) {
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* ------------------------------------------------------- the collector */
+
+static Op *op_collect(int gen) {
+  Op *o = op_new(GCD__WIRE__OP__OP_COLLECT);
+
+  o->collect = keep(sizeof *o->collect);
+  gcd__wire__collect__init(o->collect);
+  o->collect->generation = gen;
+  return o;
+}
+
+static Op *op_list(Gcd__Wire__Op__OpCase kind, uint64_t h, uint64_t limit) {
+  Op *o = op_new(kind);
+  Gcd__Wire__ListOp *m = keep(sizeof *m);
+
+  gcd__wire__list_op__init(m);
+  m->handle = h;
+  m->limit = limit;
+  o->garbage = m; /* one union member for the three */
+  return o;
+}
+
+static Op *op_threshold(uint64_t t0, uint64_t t1, uint64_t t2) {
+  Op *o = op_new(GCD__WIRE__OP__OP_SET_THRESHOLD);
+
+  o->set_threshold = keep(sizeof *o->set_threshold);
+  gcd__wire__thresholds__init(o->set_threshold);
+  o->set_threshold->threshold0 = t0;
+  o->set_threshold->threshold1 = t1;
+  o->set_threshold->threshold2 = t2;
+  return o;
+}
+
+static Op *op_debug(uint32_t flags) {
+  Op *o = op_new(GCD__WIRE__OP__OP_SET_DEBUG);
+
+  o->set_debug = keep(sizeof *o->set_debug);
+  gcd__wire__set_debug__init(o->set_debug);
+  o->set_debug->flags = flags;
+  return o;
+}
+
+/* A two-object cycle the session no longer holds. */
+static void drop_cycle(gcd_session *s, uint64_t *a, uint64_t *b) {
+  *a = alloc_ok(s, 1, 0);
+  *b = alloc_ok(s, 1, 0);
+  assert_int_equal(run1(s, op_set_ref(*a, 0, *b)).code, 0);
+  assert_int_equal(run1(s, op_set_ref(*b, 0, *a)).code, 0);
+  assert_int_equal(run1(s, op_handle(GCD__WIRE__OP__OP_RELEASE, *a)).code, 0);
+  assert_int_equal(run1(s, op_handle(GCD__WIRE__OP__OP_RELEASE, *b)).code, 0);
+}
+
+static void test_ops_collect_finds_a_dropped_cycle(void **state) {
+  uint64_t a, b, kept = alloc_ok(&F->a, 1, 0);
+  gcd_reply rep;
+  Op *op = op_collect(-1);
+  Gcd__Wire__Response *resp;
+
+  assert_int_equal(run1(&F->a, op_set_ref(kept, 0, kept)).code, 0);
+  drop_cycle(&F->a, &a, &b);
+  assert_int_equal(live_objects(), 3);
+  resp = run(&F->a, &op, 1, &rep);
+  assert_int_equal(resp->results[0]->code, 0);
+  assert_int_equal(resp->results[0]->value, 2);
+  assert_non_null(resp->results[0]->collect);
+  assert_int_equal(resp->results[0]->collect->generation, 2);
+  assert_int_equal(resp->results[0]->collect->examined, 3);
+  assert_int_equal(resp->results[0]->collect->freed, 2);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  assert_int_equal(live_objects(), 1); /* the retained self-cycle survives */
+  assert_int_equal(run1(&F->a, op_handle(GCD__WIRE__OP__OP_REFCOUNT, a)).code,
+                   GC_ESTALE);
+  assert_int_equal(run1(&F->a, op_empty(GCD__WIRE__OP__OP_VERIFY)).code, 0);
+  assert_int_equal(run1(&F->a, op_set_ref(kept, 0, 0)).code, 0); /* for teardown */
+}
+
+static void test_ops_collect_checks_generation_and_admin(void **state) {
+  res x = run1(&F->a, op_collect(3));
+
+  assert_int_equal(x.code, GC_EINVAL);
+  assert_mentions(x.msg, "generation 3");
+  x = run1(&F->b, op_collect(0));
+  assert_int_equal(x.code, GC_EPERM);
+  assert_mentions(x.msg, "administrators");
+  assert_int_equal(run1(&F->b, op_threshold(1, 1, 1)).code, GC_EPERM);
+  assert_int_equal(run1(&F->b, op_debug(0)).code, GC_EPERM);
+  assert_int_equal(run1(&F->b, op_empty(GCD__WIRE__OP__OP_FREEZE)).code, GC_EPERM);
+  assert_int_equal(run1(&F->b, op_list(GCD__WIRE__OP__OP_GARBAGE, 0, 0)).code,
+                   GC_EPERM);
+}
+
+/* The cycle is what fills the heap: the allocation collects, then fits. */
+static void test_ops_heap_full_collects_first(void **state) {
+  uint64_t a = alloc_ok(&F->a, 1, 300 << 10), b = alloc_ok(&F->a, 1, 300 << 10);
+
+  assert_int_equal(run1(&F->a, op_set_ref(a, 0, b)).code, 0);
+  assert_int_equal(run1(&F->a, op_set_ref(b, 0, a)).code, 0);
+  assert_int_equal(run1(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, a)).code, 0);
+  assert_int_equal(run1(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, b)).code, 0);
+  alloc_ok(&F->a, 0, 600 << 10);
+  assert_int_equal(F->d.gc.stats[2].collected, 2);
+}
+
+static void test_ops_thresholds_and_debug_validated(void **state) {
+  gcd_reply rep;
+  Op *op = op_empty(GCD__WIRE__OP__OP_GC_STATUS);
+  Gcd__Wire__Response *resp;
+  res x = run1(&F->a, op_threshold(1u << 31, 10, 10));
+
+  assert_int_equal(x.code, GC_EINVAL);
+  assert_mentions(x.msg, "too large");
+  assert_int_equal(run1(&F->a, op_threshold(500, 5, 0)).code, 0);
+  x = run1(&F->a, op_debug(0x1));
+  assert_int_equal(x.code, GC_EINVAL);
+  assert_mentions(x.msg, "save-all");
+  assert_int_equal(run1(&F->a, op_debug(0x20)).code, 0);
+  resp = run(&F->b, &op, 1, &rep); /* reading is for everyone */
+  assert_non_null(resp->results[0]->gc);
+  assert_int_equal(resp->results[0]->gc->n_generations, 3);
+  assert_int_equal(resp->results[0]->gc->generations[0]->threshold, 500);
+  assert_int_equal(resp->results[0]->gc->generations[1]->threshold, 5);
+  assert_int_equal(resp->results[0]->gc->generations[2]->threshold, 0);
+  assert_int_equal(resp->results[0]->gc->debug, 0x20);
+  assert_true(resp->results[0]->gc->enabled);
+  gcd__wire__response__free_unpacked(resp, NULL);
+}
+
+static void test_ops_saveall_garbage_listed_then_cleared(void **state) {
+  uint64_t a, b;
+  gcd_reply rep;
+  Op *op = op_list(GCD__WIRE__OP__OP_GARBAGE, 0, 1);
+  Gcd__Wire__Response *resp;
+
+  assert_int_equal(run1(&F->a, op_debug(0x20)).code, 0);
+  drop_cycle(&F->a, &a, &b);
+  assert_int_equal(run1(&F->a, op_collect(2)).value, 2);
+  assert_int_equal(live_objects(), 2);
+  resp = run(&F->a, &op, 1, &rep);
+  assert_int_equal(resp->results[0]->value, 2);  /* the list's length */
+  assert_int_equal(resp->results[0]->n_handles, 1); /* the limit */
+  assert_true(resp->results[0]->handles[0] == a || resp->results[0]->handles[0] == b);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  assert_int_equal(run1(&F->a, op_debug(0)).code, 0);
+  assert_int_equal(run1(&F->a, op_empty(GCD__WIRE__OP__OP_CLEAR_GARBAGE)).value, 2);
+  assert_int_equal(live_objects(), 0);
+}
+
+static void test_ops_object_info_referents_referrers(void **state) {
+  uint64_t a = alloc_ok(&F->a, 2, 16), b = alloc_ok(&F->a, 0, 8);
+  gcd_reply rep;
+  Op *ops[3] = {op_handle(GCD__WIRE__OP__OP_OBJECT_INFO, a),
+                op_list(GCD__WIRE__OP__OP_REFERENTS, a, 0),
+                op_list(GCD__WIRE__OP__OP_REFERRERS, b, 0)};
+  Gcd__Wire__Response *resp;
+
+  assert_int_equal(run1(&F->a, op_set_ref(a, 1, b)).code, 0);
+  resp = run(&F->b, ops, 3, &rep);
+  assert_int_equal(resp->results[0]->object->nslots, 2);
+  assert_int_equal(resp->results[0]->object->nbytes, 16);
+  assert_int_equal(resp->results[0]->object->refcount, 1);
+  assert_true(resp->results[0]->object->tracked);
+  assert_int_equal(resp->results[0]->object->generation, 0);
+  assert_int_equal(resp->results[1]->n_handles, 1);
+  assert_int_equal(resp->results[1]->handles[0], b);
+  assert_int_equal(resp->results[2]->n_handles, 1);
+  assert_int_equal(resp->results[2]->handles[0], a);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  assert_int_equal(run1(&F->a, op_collect(0)).code, 0);
+  ops[0] = op_handle(GCD__WIRE__OP__OP_OBJECT_INFO, a);
+  ops[1] = op_handle(GCD__WIRE__OP__OP_OBJECT_INFO, b);
+  resp = run(&F->a, ops, 2, &rep);
+  assert_int_equal(resp->results[0]->object->generation, 1); /* promoted */
+  assert_false(resp->results[1]->object->tracked);
+  assert_int_equal(resp->results[1]->object->generation, -1);
+  gcd__wire__response__free_unpacked(resp, NULL);
+}
+
+static void test_ops_freeze_hides_from_collections(void **state) {
+  uint64_t a, b;
+
+  drop_cycle(&F->a, &a, &b);
+  assert_int_equal(run1(&F->a, op_empty(GCD__WIRE__OP__OP_FREEZE)).value, 2);
+  assert_int_equal(run1(&F->a, op_collect(2)).value, 0);
+  assert_int_equal(live_objects(), 2);
+  assert_int_equal(run1(&F->a, op_empty(GCD__WIRE__OP__OP_UNFREEZE)).value, 2);
+  assert_int_equal(run1(&F->a, op_collect(2)).value, 2);
+  assert_int_equal(live_objects(), 0);
+}
+
+static void test_ops_clients_lists_sessions(void **state) {
+  gcd_reply rep;
+  Op *op = op_empty(GCD__WIRE__OP__OP_CLIENTS);
+  Gcd__Wire__Response *resp;
+
+  alloc_ok(&F->b, 0, 8);
+  resp = run(&F->b, &op, 1, &rep);
+  assert_int_equal(resp->results[0]->n_clients, 2);
+  for (size_t i = 0; i < 2; i++) {
+    const Gcd__Wire__ClientInfo *ci = resp->results[0]->clients[i];
+    bool other = strcmp(ci->name, "other") == 0;
+    assert_true(other || strcmp(ci->name, "admin") == 0);
+    assert_int_equal(ci->held, other ? 1 : 0);
+    assert_int_equal(ci->admin, !other);
+    assert_int_equal(ci->pid, getpid());
+  }
+  gcd__wire__response__free_unpacked(resp, NULL);
+}
+
+/* A session that closes while its frame waits: the frame is dropped when
+ * the collector hands it back, and nothing it held leaks. */
+static void test_ops_session_closes_while_waiting(void **state) {
+  Op *op = op_collect(2);
+  Gcd__Wire__Request req = GCD__WIRE__REQUEST__INIT;
+  uint8_t buf[64];
+  gcd_reply rep;
+  gcd_session *back;
+  gcd_gcreq *r;
+
+  alloc_ok(&F->b, 1, 8);
+  op = op_collect(2);
+  req.n_ops = 1;
+  req.ops = &op;
+  gcd__wire__request__pack(&req, buf);
+  assert_int_equal(gcd_ops_handle(&F->d, &F->a, buf,
+                                  gcd__wire__request__get_packed_size(&req), &rep),
+                   GCD_OPS_DEFERRED);
+  r = F->d.gct.queue;
+  assert_non_null(r);
+  gcd_ops_abandon(&F->a);
+  gcd_session_close(&F->d, &F->a);
+  F->a_open = false;
+  F->d.gct.queue = F->d.gct.queue_tail = NULL;
+  pthread_mutex_lock(&F->d.gct.lock);
+  gcd_gcthread_run(&F->d.gct, r);
+  pthread_mutex_unlock(&F->d.gct.lock);
+  assert_int_equal(gcd_ops_resume(&F->d, r, &back, &rep), 0);
+  assert_null(back);
+  assert_null(rep.buf);
+}
+
 int main(void) {
   gcd_log_set_level(GCD_LOG_ERROR); /* the handlers' info lines are noise here */
   const struct CMUnitTest tests[] = {
@@ -732,6 +998,15 @@ int main(void) {
       T(test_ops_verify_admin_counts_holds_and_names),
       T(test_ops_verify_non_admin_is_eperm),
       T(test_ops_session_close_releases_holds),
+      T(test_ops_collect_finds_a_dropped_cycle),
+      T(test_ops_collect_checks_generation_and_admin),
+      T(test_ops_heap_full_collects_first),
+      T(test_ops_thresholds_and_debug_validated),
+      T(test_ops_saveall_garbage_listed_then_cleared),
+      T(test_ops_object_info_referents_referrers),
+      T(test_ops_freeze_hides_from_collections),
+      T(test_ops_clients_lists_sessions),
+      T(test_ops_session_closes_while_waiting),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
