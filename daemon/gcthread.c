@@ -128,6 +128,8 @@ static void collect_locked(gcd_gcthread *t, int gen, gcd_gc_result *out) {
   t->duration_sum_ns[gen] += end - start;
   t->last_collection_end_unix_ns = now_ns(CLOCK_REALTIME);
   t->collections_total++;
+  if (t->after_collect != NULL)
+    t->after_collect(t->after_ctx);
 }
 
 /* Walks the table in chunks, dropping the lock between them so that the loop

@@ -70,6 +70,8 @@ typedef struct gcd_gcthread {
   gcd_gcreq *done;               /* finished, lock held */
   void (*notify)(void *ctx);     /* collector thread, lock not held */
   void *notify_ctx;
+  void (*after_collect)(void *ctx); /* collector thread, lock held; may be NULL */
+  void *after_ctx;
   bool stop, running;
   bool due_checked;              /* the loop asked for a policy check */
   int holder;                    /* collector thread, lock held: GCD_HOLDER_* */

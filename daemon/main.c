@@ -289,15 +289,37 @@ static int heap_start(gcd_daemon *d) {
   return err;
 }
 
+/* Collector thread, heap lock held: with GCD_VERIFY_COLLECTIONS=1 in the
+ * environment (the integration tests set it), the whole heap is checked
+ * after every collection, and a broken invariant stops the daemon at once
+ * with the finding, before anything else can hide it. */
+static void verify_after_collect(void *ctx) {
+  char msg[256];
+
+  if (gcd_daemon_verify(ctx, msg, sizeof msg) == GC_ECORRUPT) {
+    gcd_log_error("heap verification after a collection failed: %s", msg);
+    abort();
+  }
+}
+
 /* The collector and its (not yet started) thread; the server starts it. */
 static int collector_init(gcd_daemon *d) {
+  const char *env = getenv("GCD_VERIFY_COLLECTIONS");
   int err = gcd_gc_init(&d->gc, &d->heap);
 
   if (err == 0 && (err = gcd_gcthread_init(&d->gct, &d->gc)) != 0)
     gcd_gc_destroy(&d->gc);
-  if (err != 0)
+  if (err != 0) {
     gcd_log_error("cannot set up the collector: %s", gcd_log_strerror(err));
-  return err;
+    return err;
+  }
+  if (env != NULL && strcmp(env, "1") == 0) {
+    d->gct.after_collect = verify_after_collect;
+    d->gct.after_ctx = d;
+    gcd_log_warn("GCD_VERIFY_COLLECTIONS=1: the heap is verified after every "
+                 "collection (slow)");
+  }
+  return 0;
 }
 
 static void log_start(const gcd_daemon *d) {

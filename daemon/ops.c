@@ -372,16 +372,6 @@ static int op_info(batch *b, const Op *op, Result *r) {
   return 0;
 }
 
-/* The references from outside the heap, per table index: every session's
- * retains and every name. */
-static void count_hold(void *ctx, uint64_t handle, uint64_t count) {
-  ((uint64_t *)ctx)[gcd_handle_index(handle)] += count;
-}
-
-static void count_name(void *ctx, const char *name, size_t len, uint64_t handle) {
-  ((uint64_t *)ctx)[gcd_handle_index(handle)]++;
-}
-
 /* Administrative operations answer GC_EPERM to other peers. */
 static int need_admin(batch *b, Result *r, const char *what) {
   if (gcd_session_is_admin(b->d, b->s))
@@ -391,27 +381,11 @@ static int need_admin(batch *b, Result *r, const char *what) {
               (unsigned)b->s->uid, (unsigned)b->d->euid);
 }
 
-/* Collector thread, heap lock held, no collection active (so no zombies):
- * recounts every reference and checks the collector's lists. */
+/* Collector thread, heap lock held, no collection active. */
 static int verify_all(void *arg) {
   batch *b = arg;
-  gcd_daemon *d = b->d;
-  uint64_t *ext = calloc(d->heap.table_cap, sizeof *ext);
-  int err;
 
-  if (ext == NULL) {
-    snprintf(b->check_msg, sizeof b->check_msg, "daemon out of memory for %"
-             PRIu64 " counters", d->heap.table_cap);
-    return GC_ENOMEM;
-  }
-  for (gcd_session *s = d->sessions; s != NULL; s = s->next)
-    gcd_holds_each(&s->holds, count_hold, ext);
-  gcd_names_each(&d->names, count_name, ext);
-  err = gcd_heap_verify(&d->heap, ext, b->check_msg, sizeof b->check_msg);
-  free(ext);
-  if (err == 0)
-    err = gcd_gc_verify(&d->gc, b->check_msg, sizeof b->check_msg);
-  return err;
+  return gcd_daemon_verify(b->d, b->check_msg, sizeof b->check_msg);
 }
 
 static int op_verify(batch *b, const Op *op, Result *r) {

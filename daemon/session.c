@@ -6,6 +6,9 @@
  */
 #include "session.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -82,4 +85,33 @@ void gcd_session_count_error(gcd_daemon *d, int code) {
   unsigned k = code <= 0 ? (unsigned)-code : GCD_ERR_KINDS - 1;
 
   d->err_count[k < GCD_ERR_KINDS ? k : GCD_ERR_KINDS - 1]++;
+}
+
+/* The references from outside the heap, per table index: every session's
+ * retains and every name. */
+static void count_hold(void *ctx, uint64_t handle, uint64_t count) {
+  ((uint64_t *)ctx)[gcd_handle_index(handle)] += count;
+}
+
+static void count_name(void *ctx, const char *name, size_t len, uint64_t handle) {
+  ((uint64_t *)ctx)[gcd_handle_index(handle)]++;
+}
+
+int gcd_daemon_verify(gcd_daemon *d, char *msg, size_t len) {
+  uint64_t *ext = calloc(d->heap.table_cap, sizeof *ext);
+  int err;
+
+  if (ext == NULL) {
+    snprintf(msg, len, "daemon out of memory for %" PRIu64 " counters",
+             d->heap.table_cap);
+    return GC_ENOMEM;
+  }
+  for (gcd_session *s = d->sessions; s != NULL; s = s->next)
+    gcd_holds_each(&s->holds, count_hold, ext);
+  gcd_names_each(&d->names, count_name, ext);
+  err = gcd_heap_verify(&d->heap, ext, msg, len);
+  free(ext);
+  if (err == 0)
+    err = gcd_gc_verify(&d->gc, msg, len);
+  return err;
 }

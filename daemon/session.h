@@ -93,6 +93,15 @@ uint64_t gcd_session_close(gcd_daemon *d, gcd_session *s);
  *  it is a member of --admin-group (recorded at accept). */
 int gcd_session_is_admin(const gcd_daemon *d, const gcd_session *s);
 
+/**
+ * The whole-heap check: recounts every reference (slots, every session's
+ * retains, every name) against the counts, checks the allocators and the
+ * collector's lists. Heap lock held and no collection active (the collector
+ * thread runs it between collections). 0, or GC_ECORRUPT/GC_ENOMEM with the
+ * first problem in msg.
+ */
+int gcd_daemon_verify(gcd_daemon *d, char *msg, size_t len);
+
 /** Counts one outcome (0 or GC_E*) in the daemon's error counters. */
 void gcd_session_count_error(gcd_daemon *d, int code);
 

@@ -88,6 +88,9 @@ static pid_t spawn(const char *const *argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* Quiet daemons unless the person running the tests asks otherwise. */
     setenv("GCD_LOG_LEVEL", "warn", 0);
+    /* Every collection is followed by a whole-heap check that aborts the
+     * daemon on a broken invariant (a test may set 0 to skip it). */
+    setenv("GCD_VERIFY_COLLECTIONS", "1", 0);
     execv(argv[0], (char *const *)argv);
     fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);

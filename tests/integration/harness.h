@@ -48,7 +48,8 @@ void h_daemon_prepare(h_daemon *d);
 
 /**
  * Starts GCD_BINARY --socket d->sock followed by the NULL-terminated extra
- * arguments, and waits (bounded) until a client can connect. Fails the test
+ * arguments, with GCD_VERIFY_COLLECTIONS=1 unless the environment sets it
+ * (the daemon checks the whole heap after every collection), and waits (bounded) until a client can connect. Fails the test
  * if the daemon exits or does not answer in time.
  */
 void h_daemon_start(h_daemon *d, ...);
