@@ -1,7 +1,8 @@
 /*
  * server.c -- the libuv loop: listening socket, connections, signals.
  *
- * Owns: every libuv handle and request of the daemon, the listening socket's
+ * Owns: every libuv handle and request of the daemon but the metrics
+ * endpoint's (httpd.c, started and stopped from here), the listening socket's
  * path, each connection's decoder and write accounting. Must not touch:
  * protobuf (ops.c encodes and decodes), the heap's internals (ops.c and
  * session.c change it; only the segment fds are read here, to pass them).
@@ -29,6 +30,7 @@
 
 #include "frame.h"
 #include "gcclient.h"
+#include "httpd.h"
 #include "log.h"
 #include "ops.h"
 
@@ -39,6 +41,7 @@ struct gcd_server {
   uv_pipe_t listener;
   uv_signal_t sigint, sigterm;
   gcd_daemon *d;
+  gcd_httpd *httpd; /* the metrics endpoint; NULL when disabled or stopped */
   bool bound;       /* the socket path is ours to unlink */
   bool stopping;
   char rbuf[READ_BUF_SIZE]; /* one read at a time: read_cb consumes it whole */
@@ -441,6 +444,18 @@ static void socket_remove(gcd_server *srv) {
   srv->bound = false;
 }
 
+/* ------------------------------------------------------------- metrics */
+
+static int metrics_start(gcd_server *srv) {
+  return gcd_httpd_open(&srv->httpd, &srv->loop, srv->d);
+}
+
+/* The endpoint closes its own handles (and frees itself) as the loop runs. */
+static void metrics_stop(gcd_server *srv) {
+  gcd_httpd_stop(srv->httpd);
+  srv->httpd = NULL;
+}
+
 /* Stops accepting and closes every session; uv_run returns once the last
  * close callback has run. The socket goes first, so a new daemon may start. */
 static void server_stop(gcd_server *srv) {
@@ -449,6 +464,7 @@ static void server_stop(gcd_server *srv) {
   srv->stopping = true;
   uv_close((uv_handle_t *)&srv->listener, NULL);
   socket_remove(srv);
+  metrics_stop(srv);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   for (gcd_session *s = srv->d->sessions; s != NULL; s = s->next)
@@ -592,7 +608,8 @@ int gcd_server_open(gcd_server **out, gcd_daemon *d) {
   uv_pipe_init(&srv->loop, &srv->listener, 0);
   srv->listener.data = srv;
   *out = srv;
-  if ((err = signals_start(srv)) != 0 || (err = listen_start(srv)) != 0)
+  if ((err = signals_start(srv)) != 0 || (err = listen_start(srv)) != 0 ||
+      (err = metrics_start(srv)) != 0)
     return err;
   return 0;
 }
@@ -614,6 +631,7 @@ void gcd_server_close(gcd_server *srv) {
   if (srv == NULL)
     return;
   socket_remove(srv);
+  metrics_stop(srv);
   srv->stopping = true;
   uv_walk(&srv->loop, close_any, srv);
   uv_run(&srv->loop, UV_RUN_DEFAULT);
