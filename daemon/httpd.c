@@ -52,7 +52,8 @@ struct gcd_httpd {
   uv_timer_t sweep;
   gcd_daemon *d;
   hconn *conns;
-  size_t nconns;
+  size_t nlive;       /* connections not closing: the cap counts these, as a
+                       * closed one is freed only later in the loop iteration */
   int handles;        /* open or closing handles, each conn's included */
   bool stopping;
   int port;
@@ -81,15 +82,16 @@ static void on_conn_closed(uv_handle_t *handle) {
     h->conns = c->next;
   if (c->next != NULL)
     c->next->prev = c->prev;
-  h->nconns--;
   free(c->out);
   free(c);
   httpd_release(h);
 }
 
 static void conn_close(hconn *c) {
-  if (!uv_is_closing((uv_handle_t *)&c->tcp))
+  if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
+    c->h->nlive--;
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+  }
 }
 
 /* ----------------------------------------------------------- answering */
@@ -207,12 +209,12 @@ static void on_connection(uv_stream_t *st, int status) {
   if (h->conns != NULL)
     h->conns->prev = c;
   h->conns = c;
-  h->nconns++;
+  h->nlive++;
   h->handles++;
   c->deadline = uv_now(h->loop) + GCD_HTTPD_IDLE_MS;
   if (uv_accept(st, (uv_stream_t *)&c->tcp) != 0) {
     conn_close(c);
-  } else if (h->nconns > GCD_HTTPD_CONN_MAX) {
+  } else if (h->nlive > GCD_HTTPD_CONN_MAX) {
     gcd_log_debug("metrics: %d connections open, refusing another", GCD_HTTPD_CONN_MAX);
     conn_close(c);
   } else {
