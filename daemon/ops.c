@@ -743,7 +743,9 @@ static const struct {
 _Static_assert(OP_KINDS <= GCD_OP_KINDS, "counters cover every operation");
 
 const char *gcd_ops_name(int kind) {
-  return kind > 0 && (size_t)kind < OP_KINDS ? op_table[kind].name : "unknown";
+  if (kind <= 0 || (size_t)kind >= OP_KINDS || op_table[kind].name == NULL)
+    return "unknown"; /* numbers 13..31 are unused */
+  return op_table[kind].name;
 }
 
 /* Counts the outcome per kind and code, for the metrics endpoint. */

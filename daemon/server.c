@@ -1,7 +1,8 @@
 /*
  * server.c -- the libuv loop: listening socket, connections, signals.
  *
- * Owns: every libuv handle and request of the daemon, the listening socket's
+ * Owns: every libuv handle and request of the daemon but the metrics
+ * endpoint's (httpd.c, started and stopped from here), the listening socket's
  * path, each connection's decoder and write accounting. Must not touch:
  * protobuf (ops.c encodes and decodes), the heap's internals (ops.c and
  * session.c change it; only the segment fds are read here, to pass them).
@@ -35,6 +36,7 @@
 
 #include "frame.h"
 #include "gcclient.h"
+#include "httpd.h"
 #include "log.h"
 #include "ops.h"
 
@@ -47,6 +49,7 @@ struct gcd_server {
   uv_async_t gc_async;  /* the collector thread finished requests */
   bool gc_running;      /* its thread started and not yet stopped */
   gcd_daemon *d;
+  gcd_httpd *httpd; /* the metrics endpoint; NULL when disabled or stopped */
   bool bound;       /* the socket path is ours to unlink */
   bool stopping;
   char rbuf[READ_BUF_SIZE]; /* one read at a time: read_cb consumes it whole */
@@ -574,6 +577,18 @@ static void collector_stop(gcd_server *srv) {
   uv_close((uv_handle_t *)&srv->gc_async, NULL);
 }
 
+/* ------------------------------------------------------------- metrics */
+
+static int metrics_start(gcd_server *srv) {
+  return gcd_httpd_open(&srv->httpd, &srv->loop, srv->d);
+}
+
+/* The endpoint closes its own handles (and frees itself) as the loop runs. */
+static void metrics_stop(gcd_server *srv) {
+  gcd_httpd_stop(srv->httpd);
+  srv->httpd = NULL;
+}
+
 /* Stops accepting and closes every session; uv_run returns once the last
  * close callback has run. The socket goes first, so a new daemon may start. */
 static void server_stop(gcd_server *srv) {
@@ -583,6 +598,7 @@ static void server_stop(gcd_server *srv) {
   collector_stop(srv);
   uv_close((uv_handle_t *)&srv->listener, NULL);
   socket_remove(srv);
+  metrics_stop(srv);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   for (gcd_session *s = srv->d->sessions; s != NULL; s = s->next)
@@ -741,7 +757,7 @@ int gcd_server_open(gcd_server **out, gcd_daemon *d) {
   srv->listener.data = srv;
   *out = srv;
   if ((err = signals_start(srv)) != 0 || (err = listen_start(srv)) != 0 ||
-      (err = collector_start(srv)) != 0)
+      (err = collector_start(srv)) != 0 || (err = metrics_start(srv)) != 0)
     return err;
   return 0;
 }
@@ -764,6 +780,7 @@ void gcd_server_close(gcd_server *srv) {
     return;
   collector_stop(srv);
   socket_remove(srv);
+  metrics_stop(srv);
   srv->stopping = true;
   uv_walk(&srv->loop, close_any, srv);
   uv_run(&srv->loop, UV_RUN_DEFAULT);

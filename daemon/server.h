@@ -2,8 +2,9 @@
  * server.h -- the daemon's event loop: the listening Unix socket, one
  * connection per client, signals.
  *
- * The only file of the daemon that uses libuv types is server.c; this header
- * keeps them out (gcd_server is opaque). A connection feeds its bytes to a
+ * server.c and httpd.c (the metrics endpoint, which runs on this loop) are
+ * the only files of the daemon that use libuv types; this header keeps them
+ * out (gcd_server is opaque). A connection feeds its bytes to a
  * frame decoder, each whole frame to ops, and writes the replies back.
  *
  * Threading: every function here runs on the loop thread (the main thread).
@@ -20,14 +21,15 @@ typedef struct gcd_server gcd_server;
  * socket's directory (0700) when missing, refuses to start when a live daemon
  * answers there (GC_EBUSY), replaces a stale socket, binds with mode 0600
  * (0660 and the configured group with --socket-group). Installs SIGINT and
- * SIGTERM handlers and ignores SIGPIPE. 0, or GC_EBUSY/GC_EIO/GC_ENOMEM with
+ * SIGTERM handlers and ignores SIGPIPE. Starts the metrics endpoint on
+ * d->cfg.metrics_listen unless it is empty (httpd.h). 0, or GC_EBUSY/GC_EIO/GC_ENOMEM with
  * the reason logged.
  */
 int gcd_server_open(gcd_server **out, gcd_daemon *d);
 
 /**
- * Serves clients until SIGINT or SIGTERM: then stops accepting, closes every
- * session (releasing its retains), removes the socket and returns 0.
+ * Serves clients until SIGINT or SIGTERM: then stops accepting, stops the
+ * metrics endpoint, closes every session (releasing its retains), removes the socket and returns 0.
  */
 int gcd_server_run(gcd_server *srv);
 

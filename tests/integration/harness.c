@@ -149,9 +149,12 @@ static void wait_ready(h_daemon *d) {
   }
 }
 
+/* The metrics endpoint takes a free port, so that daemons of tests run in
+ * parallel never contend for the default one; extra may override it. */
 void h_daemon_startv(h_daemon *d, const char *const *extra) {
-  const char *argv[MAX_ARGS + 4] = {GCD_BINARY, "--socket", d->sock};
-  int n = 3;
+  const char *argv[MAX_ARGS + 6] = {GCD_BINARY, "--socket", d->sock, "--metrics-listen",
+                                    "127.0.0.1:0"};
+  int n = 5;
 
   if (d->dir[0] == '\0')
     h_daemon_prepare(d);

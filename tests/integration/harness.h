@@ -47,9 +47,11 @@ typedef int (*h_child_fn)(void *arg, int in, int out);
 void h_daemon_prepare(h_daemon *d);
 
 /**
- * Starts GCD_BINARY --socket d->sock followed by the NULL-terminated extra
- * arguments, with GCD_VERIFY_COLLECTIONS=1 unless the environment sets it
- * (the daemon checks the whole heap after every collection), and waits (bounded) until a client can connect. Fails the test
+ * Starts GCD_BINARY --socket d->sock --metrics-listen 127.0.0.1:0 followed
+ * by the NULL-terminated extra arguments, with GCD_VERIFY_COLLECTIONS=1
+ * unless the environment sets it (the daemon checks the whole heap after
+ * every collection), and waits (bounded) until a client can connect. Fails
+ * the test
  * if the daemon exits or does not answer in time.
  */
 void h_daemon_start(h_daemon *d, ...);
@@ -130,5 +132,26 @@ int64_t h_now_ms(void);
   } while (0)
 
 #define assert_ok(call, client) assert_gc(call, 0, client)
+
+/* ---------------------------------------------------------- HTTP (harness_http.c) */
+
+/** The TCP port the daemon listens on for metrics (found through /proc), or
+ *  -1 when it has none. */
+int h_metrics_port(const h_daemon *d);
+
+/** Connects to 127.0.0.1:port, sends len bytes of request, reads until the
+ *  server closes (bounded); returns the whole response, NUL-terminated
+ *  (free() it). Fails the test if the connection fails or times out. */
+char *h_http(int port, const char *request, size_t len, int timeout_ms);
+
+/** GET path with Connection: close; the whole response as h_http(). */
+char *h_http_get(int port, const char *path);
+
+/** The response's body (after the blank line), or fails the test. */
+const char *h_http_body(const char *response);
+
+/** The value of the sample `series` (name with its labels, exactly as
+ *  exposed) in a metrics body; fails the test if it is absent. */
+double h_metric(const char *body, const char *series);
 
 #endif /* GCD_TEST_HARNESS_H */
