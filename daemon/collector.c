@@ -104,6 +104,22 @@ static bool in_work(const gcd_gc *gc, uint32_t idx) {
 }
 
 /* ------------------------------------------------------------------------
+ * gc_refs and marks share one word per object, so that following an edge
+ * touches one cache line of collector state, not two: the mark is a high
+ * bit, the count below it (a count is far below 2^62).
+ * ---------------------------------------------------------------------- */
+
+#define MARKED (INT64_C(1) << 62)
+
+static bool marked(const gcd_gc *gc, uint32_t x) {
+  return (gc->refs[x] & MARKED) != 0;
+}
+
+static void mark(gcd_gc *gc, uint32_t x) {
+  gc->refs[x] |= MARKED;
+}
+
+/* ------------------------------------------------------------------------
  * Set-up.
  * ---------------------------------------------------------------------- */
 
@@ -116,10 +132,9 @@ static int alloc_arrays(gcd_gc *gc) {
   gc->tag = calloc(gc->cap, sizeof *gc->tag);
   gc->dirty = calloc(gc->cap, sizeof *gc->dirty);
   gc->refs = malloc(gc->cap * sizeof *gc->refs);
-  gc->mark = calloc(gc->cap, 1);
   gc->stack = malloc(gc->cap * sizeof *gc->stack);
   gc->zombies = malloc(gc->cap * sizeof *gc->zombies);
-  if (gc->prev && gc->next && gc->tag && gc->dirty && gc->refs && gc->mark &&
+  if (gc->prev && gc->next && gc->tag && gc->dirty && gc->refs &&
       gc->stack && gc->zombies)
     return 0;
   return GC_ENOMEM;
@@ -151,7 +166,6 @@ void gcd_gc_destroy(gcd_gc *gc) {
   free((void *)gc->tag);
   free((void *)gc->dirty);
   free(gc->refs);
-  free(gc->mark);
   free(gc->stack);
   free(gc->zombies);
   memset(gc, 0, sizeof *gc);
@@ -203,14 +217,16 @@ void gcd_gc_begin(gcd_gc *gc, int gen) {
 }
 
 /* The index a slot word points to when that object is in the working set,
- * else 0. Reads a slot the loop thread may be writing: atomically. */
+ * else 0. Reads a slot the loop thread may be writing: atomically. The tag
+ * alone decides, without the handle's generation: an entry tagged with an
+ * epoch of the working set is a member (or a zombie, whose entry is not
+ * reused before finish); a reused entry carries a newer epoch or none. */
 static uint32_t work_target(const gcd_gc *gc, const _Atomic uint64_t *slot) {
   uint64_t h = atomic_load_explicit(slot, memory_order_relaxed);
   uint32_t t = gcd_handle_index(h);
-  if (h == 0 || t == 0 || t >= gc->cap || !in_work(gc, t))
+  if (t == 0 || t >= gc->cap || !in_work(gc, t))
     return 0;
-  const gcd_obj *o = gcd_heap_obj(gc->heap, t);
-  return atomic_load_explicit(&o->gen, memory_order_relaxed) == gcd_handle_gen(h) ? t : 0;
+  return t;
 }
 
 /* The slot words of a working-set member. Its nslots and slots fields were
@@ -228,7 +244,6 @@ static uint64_t compute_refs(gcd_gc *gc) {
   for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x], n++) {
     gc->refs[x] = (int64_t)atomic_load_explicit(
         &gcd_heap_obj(gc->heap, x)->refcount, memory_order_relaxed);
-    gc->mark[x] = 0;
   }
   for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
     uint32_t ns;
@@ -245,28 +260,28 @@ static uint64_t compute_refs(gcd_gc *gc) {
 /* Marks everything in the working set reachable from the objects on the
  * stack [0, top). Each object is pushed once, so the stack never overflows. */
 static uint64_t drain(gcd_gc *gc, uint64_t top) {
-  uint64_t marked = 0;
+  uint64_t n = 0;
   while (top > 0) {
     uint32_t x = gc->stack[--top], ns;
     const _Atomic uint64_t *s = slots_of(gc, x, &ns);
     for (uint32_t i = 0; i < ns; i++) {
       uint32_t t = work_target(gc, &s[i]);
-      if (t != 0 && !gc->mark[t]) {
-        gc->mark[t] = 1;
+      if (t != 0 && !marked(gc, t)) {
+        mark(gc, t);
         gc->stack[top++] = t;
-        marked++;
+        n++;
       }
     }
   }
-  return marked;
+  return n;
 }
 
 /* Roots of the set are its members referenced from outside (gc_refs > 0). */
 static void mark_reachable(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
   for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
-    if (gc->refs[x] > 0 && !gc->mark[x]) {
-      gc->mark[x] = 1;
+    if (gc->refs[x] > 0 && !marked(gc, x)) {
+      mark(gc, x);
       gc->stack[0] = x;
       drain(gc, 1);
     }
@@ -279,7 +294,7 @@ static void split_unreachable(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
   for (uint32_t x = gc->next[ws], nx; x != ws; x = nx) {
     nx = gc->next[x];
-    if (!gc->mark[x])
+    if (!marked(gc, x))
       move_to(gc, GCD_GC_UNREACH, x);
   }
 }
@@ -297,7 +312,7 @@ static uint64_t reap_zombies(gcd_gc *gc) {
   for (uint64_t i = 0; i < gc->nzombies; i++) {
     uint32_t z = gc->zombies[i];
     unlink_one(gc, z);
-    gc->mark[z] = 1; /* not in U any more */
+    mark(gc, z); /* not in U any more */
     set_tag(gc, z, GCD_GC_T_NONE);
     gcd_heap_free_entry(gc->heap, z);
   }
@@ -313,17 +328,17 @@ static uint64_t rescue_dirty(gcd_gc *gc) {
   uint64_t rescued = 0;
   for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
     nx = gc->next[x];
-    if (gc->mark[x] ||
+    if (marked(gc, x) ||
         atomic_load_explicit(&gc->dirty[x], memory_order_relaxed) != gc->work_epoch)
       continue;
-    gc->mark[x] = 1;
+    mark(gc, x);
     gc->stack[0] = x;
     rescued += 1 + drain(gc, 1);
   }
   /* Marked members of U go back to the working set. */
   for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
     nx = gc->next[x];
-    if (gc->mark[x])
+    if (marked(gc, x))
       move_to(gc, GCD_GC_WORK, x);
   }
   return rescued;

@@ -91,8 +91,8 @@ typedef struct gcd_gc {
   uint32_t *prev, *next;         /* list links; sentinels at cap + list */
   _Atomic uint32_t *tag;         /* epoch tags, see above */
   _Atomic uint32_t *dirty;       /* epoch of the collection that saw a change */
-  int64_t *refs;                 /* gc_refs, collector thread only */
-  uint8_t *mark;                 /* reachable marks, collector thread only */
+  int64_t *refs;                 /* gc_refs and the reachable mark (bit 62),
+                                    collector thread only */
   uint32_t *stack;               /* mark stack, collector thread only */
   uint32_t *zombies;             /* freed during the collection, memory kept */
   uint64_t nzombies;
