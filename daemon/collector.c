@@ -105,11 +105,19 @@ static bool in_work(const gcd_gc *gc, uint32_t idx) {
 
 /* ------------------------------------------------------------------------
  * gc_refs and marks share one word per object, so that following an edge
- * touches one cache line of collector state, not two: the mark is a high
- * bit, the count below it (a count is far below 2^62).
+ * touches one cache line of collector state, not two: the mark is bit 62,
+ * and gc_refs is stored plus BIAS. gc_refs goes negative when the loop
+ * thread adds a reference between the two passes of the scan (the object is
+ * dirty then); the bias keeps such a value clear of the mark bit, so it
+ * reads as what it is: not marked, not a root.
  * ---------------------------------------------------------------------- */
 
 #define MARKED (INT64_C(1) << 62)
+#define BIAS (INT64_C(1) << 61)
+
+static int64_t gc_refs(const gcd_gc *gc, uint32_t x) {
+  return (gc->refs[x] & ~MARKED) - BIAS;
+}
 
 static bool marked(const gcd_gc *gc, uint32_t x) {
   return (gc->refs[x] & MARKED) != 0;
@@ -237,14 +245,20 @@ static const _Atomic uint64_t *slots_of(const gcd_gc *gc, uint32_t idx, uint32_t
   return &gc->heap->slots[o->slots];
 }
 
-/* gc_refs = count; then subtract every reference from inside the set. */
-static uint64_t compute_refs(gcd_gc *gc) {
+/* gc_refs = count for every member of the set. */
+uint64_t gcd_gc_update_refs(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
   uint64_t n = 0;
   for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x], n++) {
-    gc->refs[x] = (int64_t)atomic_load_explicit(
+    gc->refs[x] = BIAS + (int64_t)atomic_load_explicit(
         &gcd_heap_obj(gc->heap, x)->refcount, memory_order_relaxed);
   }
+  return n;
+}
+
+/* Then every reference from inside the set is subtracted. */
+void gcd_gc_subtract_refs(gcd_gc *gc) {
+  uint32_t ws = sentinel(gc, GCD_GC_WORK);
   for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
     uint32_t ns;
     const _Atomic uint64_t *s = slots_of(gc, x, &ns);
@@ -254,7 +268,6 @@ static uint64_t compute_refs(gcd_gc *gc) {
         gc->refs[t]--;
     }
   }
-  return n;
 }
 
 /* Marks everything in the working set reachable from the objects on the
@@ -280,7 +293,7 @@ static uint64_t drain(gcd_gc *gc, uint64_t top) {
 static void mark_reachable(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
   for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
-    if (gc->refs[x] > 0 && !marked(gc, x)) {
+    if (!marked(gc, x) && gc_refs(gc, x) > 0) {
       mark(gc, x);
       gc->stack[0] = x;
       drain(gc, 1);
@@ -299,10 +312,15 @@ static void split_unreachable(gcd_gc *gc) {
   }
 }
 
-uint64_t gcd_gc_scan(gcd_gc *gc) {
-  uint64_t n = compute_refs(gc);
+void gcd_gc_mark(gcd_gc *gc) {
   mark_reachable(gc);
   split_unreachable(gc);
+}
+
+uint64_t gcd_gc_scan(gcd_gc *gc) {
+  uint64_t n = gcd_gc_update_refs(gc);
+  gcd_gc_subtract_refs(gc);
+  gcd_gc_mark(gc);
   return n;
 }
 

@@ -144,6 +144,12 @@ void gcd_gc_begin(gcd_gc *gc, int gen);
 /** No lock needed: update, subtract and mark. Returns objects examined. */
 uint64_t gcd_gc_scan(gcd_gc *gc);
 
+/* The three parts of gcd_gc_scan(), in order, for tests that change the
+ * heap between them. */
+uint64_t gcd_gc_update_refs(gcd_gc *gc);
+void gcd_gc_subtract_refs(gcd_gc *gc);
+void gcd_gc_mark(gcd_gc *gc);
+
 /** Lock held: rescue, free or save, promote. Fills *out. */
 void gcd_gc_finish(gcd_gc *gc, gcd_gc_result *out);
 

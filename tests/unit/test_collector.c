@@ -415,6 +415,38 @@ static void test_collector_new_reference_during_scan_rescues(void **state) {
   verify(f, ext);
 }
 
+/* References added between reading the counts and subtracting make a
+ * gc_refs negative. Such an object (a, dirty) is no root and stays in the
+ * unreachable set until the rescue, which takes it and everything it
+ * reaches, here b, which is clean: b must survive. */
+static void test_collector_negative_gc_refs_rescue_what_they_reach(void **state) {
+  fixture *f = *state;
+  uint64_t a = obj(f, 1), b = obj(f, 1), c = obj(f, 2), d = obj(f, 2);
+  link(f, a, 0, b);
+  drop(f, b);                 /* b: only a refers to it */
+  link(f, c, 0, d);
+  link(f, d, 0, c);
+  drop(f, c);
+  drop(f, d);                 /* c <-> d: garbage; a: retained */
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_update_refs(&f->gc); /* a read as 1 */
+  link(f, c, 1, a);
+  link(f, d, 1, a);           /* a: 3 now, 2 of them from inside the set */
+  gcd_gc_subtract_refs(&f->gc);
+  gcd_gc_mark(&f->gc);
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.unreachable, 0);
+  assert_int_equal(live(f), 4);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, a)] = 1;
+  verify(f, ext);
+  link(f, c, 1, 0);           /* c <-> d garbage again, a and b retained */
+  link(f, d, 1, 0);
+  assert_int_equal(collect(f, 2).unreachable, 2);
+  assert_int_equal(live(f), 2);
+}
+
 static void test_collector_free_during_scan_deferred(void **state) {
   fixture *f = *state;
   uint64_t a = obj(f, 1), child = obj(f, 1);
@@ -482,6 +514,7 @@ int main(void) {
       T(test_collector_freeze_hides_objects),
       T(test_collector_dirty_object_rescued),
       T(test_collector_new_reference_during_scan_rescues),
+      T(test_collector_negative_gc_refs_rescue_what_they_reach),
       T(test_collector_free_during_scan_deferred),
       T(test_collector_each_lists_generation),
       T(test_collector_verify_catches_broken_list),
