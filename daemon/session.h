@@ -17,6 +17,7 @@
 
 #include "heap.h"
 #include "holds.h"
+#include "log.h"
 #include "names.h"
 
 #define GCD_PROTOCOL_VERSION 1u
@@ -39,6 +40,7 @@ typedef struct gcd_config {
   gid_t admin_gid;       /* members may use administrative operations */
   char metrics_listen[GCD_LISTEN_MAX]; /* HOST:PORT for /metrics; "" disables */
   uint64_t write_limit;  /* pending reply bytes before reading pauses */
+  gcd_log_level log_level; /* --log-level, -v, $GCD_LOG_LEVEL, log-level key */
 } gcd_config;
 
 typedef struct gcd_session {
