@@ -16,6 +16,7 @@
 #include "config.h"
 #include "log.h"
 #include "names.h"
+#include "notify.h"
 #include "server.h"
 #include "session.h"
 
@@ -30,10 +31,15 @@ static int heap_start(gcd_daemon *d) {
   return err;
 }
 
+/* Logs the start and tells systemd (if it runs us) that clients may come. */
 static void log_start(const gcd_daemon *d) {
   gcd_heap_stats st;
+  char status[GCD_SOCKET_PATH_MAX + 64];
 
   gcd_heap_stats_get(&d->heap, &st);
+  snprintf(status, sizeof status, "serving on %s, heap %" PRIu64 " bytes",
+           d->cfg.socket_path, st.bytes_total);
+  gcd_notify_ready(status);
   gcd_log_info("gcd %s listening on %s: heap %" PRIu64 " bytes, %" PRIu64
                " objects max, max frame %" PRIu32 " bytes, pid %ld", GCD_VERSION,
                d->cfg.socket_path, st.bytes_total, st.table_cap - 1,
