@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages gcd needs to build and test (only the missing ones).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      libuv1-dev libprotobuf-c-dev protobuf-c-compiler libcmocka-dev)
+      libuv1-dev libprotobuf-c-dev protobuf-c-compiler libcmocka-dev
+      libinih-dev libsystemd-dev scdoc man-db systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
