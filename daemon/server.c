@@ -38,6 +38,7 @@
 #include "gcclient.h"
 #include "httpd.h"
 #include "log.h"
+#include "notify.h"
 #include "ops.h"
 
 #define READ_BUF_SIZE 65536
@@ -595,6 +596,7 @@ static void server_stop(gcd_server *srv) {
   if (srv->stopping)
     return;
   srv->stopping = true;
+  gcd_notify_stopping();
   collector_stop(srv);
   uv_close((uv_handle_t *)&srv->listener, NULL);
   socket_remove(srv);
@@ -700,12 +702,38 @@ static int socket_bind(gcd_server *srv) {
   return 0;
 }
 
-static int listen_start(gcd_server *srv) {
-  int rc;
+/* Socket activation: a listening socket passed by systemd is used as it is.
+ * Its path, mode and group are systemd's, and it is never unlinked here
+ * (srv->bound stays false). 1 when one was taken, 0 when none was passed. */
+static int socket_inherit(gcd_server *srv) {
+  gcd_config *cfg = &srv->d->cfg;
+  char path[GCD_SOCKET_PATH_MAX];
+  int fd, rc = gcd_notify_listen_fd(&fd, path, sizeof path);
 
-  if ((rc = dir_ensure(&srv->d->cfg)) != 0 ||
-      (rc = path_claim(srv->d->cfg.socket_path)) != 0 ||
-      (rc = socket_bind(srv)) != 0)
+  if (rc != 0 || fd < 0)
+    return rc;
+  if ((rc = uv_pipe_open(&srv->listener, fd)) != 0) {
+    gcd_log_error("cannot use the socket passed by systemd: %s", uv_strerror(rc));
+    return GC_EIO;
+  }
+  if (path[0] != '\0' && strcmp(path, cfg->socket_path) != 0) {
+    gcd_log_warn("systemd passed the socket %s, not %s; serving %s", path,
+                 cfg->socket_path, path);
+    memcpy(cfg->socket_path, path, strlen(path) + 1);
+  }
+  gcd_log_info("using the socket %s passed by systemd (fd %d); systemd owns its file",
+               cfg->socket_path, fd);
+  return 1;
+}
+
+static int listen_start(gcd_server *srv) {
+  int rc = socket_inherit(srv);
+
+  if (rc < 0)
+    return rc;
+  if (rc == 0 && ((rc = dir_ensure(&srv->d->cfg)) != 0 ||
+                  (rc = path_claim(srv->d->cfg.socket_path)) != 0 ||
+                  (rc = socket_bind(srv)) != 0))
     return rc;
   if ((rc = uv_listen((uv_stream_t *)&srv->listener, SOMAXCONN, on_connection)) != 0) {
     gcd_log_error("cannot listen on %s: %s", srv->d->cfg.socket_path,

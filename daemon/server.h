@@ -17,7 +17,9 @@
 typedef struct gcd_server gcd_server;
 
 /**
- * Creates the loop and starts listening at d->cfg.socket_path: creates the
+ * Creates the loop and starts listening. A listening socket passed by
+ * systemd (socket activation) is used as it is, and d->cfg.socket_path is set
+ * to its path. Otherwise at d->cfg.socket_path: creates the
  * socket's directory (0700) when missing, refuses to start when a live daemon
  * answers there (GC_EBUSY), replaces a stale socket, binds with mode 0600
  * (0660 and the configured group with --socket-group). Installs SIGINT and
@@ -28,8 +30,10 @@ typedef struct gcd_server gcd_server;
 int gcd_server_open(gcd_server **out, gcd_daemon *d);
 
 /**
- * Serves clients until SIGINT or SIGTERM: then stops accepting, stops the
- * metrics endpoint, closes every session (releasing its retains), removes the socket and returns 0.
+ * Serves clients until SIGINT or SIGTERM: then tells systemd STOPPING=1,
+ * stops accepting, stops the metrics endpoint and the collector thread,
+ * closes every session (releasing its retains), removes the socket (unless
+ * systemd passed it) and returns 0.
  */
 int gcd_server_run(gcd_server *srv);
 

@@ -19,6 +19,7 @@
 #include "holds.h"
 #include "collector.h"
 #include "gcthread.h"
+#include "log.h"
 #include "names.h"
 
 #define GCD_PROTOCOL_VERSION 1u
@@ -41,6 +42,7 @@ typedef struct gcd_config {
   gid_t admin_gid;       /* members may use administrative operations */
   char metrics_listen[GCD_LISTEN_MAX]; /* HOST:PORT for /metrics; "" disables */
   uint64_t write_limit;  /* pending reply bytes before reading pauses */
+  gcd_log_level log_level; /* --log-level, -v, $GCD_LOG_LEVEL, log-level key */
 } gcd_config;
 
 typedef struct gcd_session {

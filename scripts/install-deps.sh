@@ -3,6 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev libprotobuf-c-dev protobuf-c-compiler libcmocka-dev
+      libinih-dev libsystemd-dev scdoc man-db systemd
       prometheus) # promtool and a real server for the metrics tests
 missing=()
 for p in "${pkgs[@]}"; do

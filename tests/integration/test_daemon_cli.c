@@ -1,6 +1,7 @@
 /*
  * test_daemon_cli.c -- the gcd command line and life cycle as a user sees
- * them: --help/--version, usage errors (exit 64), one daemon per socket,
+ * them: --help/--version, usage errors (exit 64), the config file and its
+ * precedence, --check-config (0, 64, 78), one daemon per socket,
  * stale socket files, clean stops on SIGTERM/SIGINT, the socket's mode, and
  * what a connected client sees when the daemon goes away.
  */
@@ -123,10 +124,78 @@ static void test_daemon_cli_client_sees_closed_after_stop(void **state) {
   gc_close(c);
 }
 
+static void write_conf(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* heap-size from the file; a flag given before --config still wins. */
+static void test_daemon_cli_config_file_and_precedence(void **state) {
+  h_daemon d = {0};
+  char conf[256];
+  gc_client *c;
+  gc_heap_info info;
+
+  h_daemon_prepare(&d);
+  snprintf(conf, sizeof conf, "%s/gcd.conf", d.dir);
+  write_conf(conf, "# test\n[gcd]\nheap-size = 2M\nlog-level = warn\n");
+  h_daemon_start(&d, "--config", conf, NULL);
+  c = h_connect(&d, "config");
+  assert_ok(gc_info(c, &info), c);
+  assert_int_equal(info.bytes_total, 2u << 20);
+  gc_close(c);
+  h_verify(&d);
+  h_daemon_signal(&d, SIGTERM);
+
+  h_daemon_start(&d, "--heap-size", "1M", "--config", conf, NULL);
+  c = h_connect(&d, "config");
+  assert_ok(gc_info(c, &info), c);
+  assert_int_equal(info.bytes_total, 1u << 20);
+  gc_close(c);
+  h_verify(&d);
+  h_daemon_signal(&d, SIGTERM);
+  unlink(conf);
+  rmdir(d.dir);
+}
+
+static void test_daemon_cli_check_config_exit_codes(void **state) {
+  h_daemon d;
+  char good[256], bad[256], missing[256];
+
+  h_daemon_prepare(&d);
+  snprintf(good, sizeof good, "%s/good.conf", d.dir);
+  snprintf(bad, sizeof bad, "%s/bad.conf", d.dir);
+  snprintf(missing, sizeof missing, "%s/missing.conf", d.dir);
+  write_conf(good, "heap-size = 4M\nmax-frame = 64K\n");
+  write_conf(bad, "heap-size = 4M\nno-such-key = 1\n");
+  assert_int_equal(h_run_gcd((const char *[]){"--config", good, "--check-config", NULL},
+                             RUN_MS), 0);
+  assert_int_equal(h_run_gcd((const char *[]){"--config", bad, "--check-config", NULL},
+                             RUN_MS), 78);
+  assert_int_equal(h_run_gcd((const char *[]){"--config", missing, "--check-config", NULL},
+                             RUN_MS), 78);
+  assert_int_equal(h_run_gcd((const char *[]){"--config", good, "--check-config",
+                                              "--heap-size", "12X", NULL}, RUN_MS), 64);
+  assert_int_equal(h_run_gcd((const char *[]){"--config", bad, "--check-config",
+                                              "--max-frame", "0", NULL}, RUN_MS), 64);
+  /* A bad file stops the daemon too, before anything is created. */
+  assert_int_equal(h_run_gcd((const char *[]){"--config", bad, "--socket", d.sock, NULL},
+                             RUN_MS), 78);
+  assert_int_not_equal(access(d.sock, F_OK), 0);
+  unlink(good);
+  unlink(bad);
+  rmdir(d.dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_daemon_cli_help_and_version),
       cmocka_unit_test(test_daemon_cli_usage_errors_exit_64),
+      cmocka_unit_test(test_daemon_cli_config_file_and_precedence),
+      cmocka_unit_test(test_daemon_cli_check_config_exit_codes),
       cmocka_unit_test(test_daemon_cli_refuses_a_live_socket),
       cmocka_unit_test(test_daemon_cli_replaces_a_stale_socket),
       cmocka_unit_test(test_daemon_cli_socket_mode_0600),
