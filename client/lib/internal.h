@@ -6,9 +6,12 @@
  *   errno.c   error texts and names, the last-error buffers
  *   shm.c     fds received with SCM_RIGHTS, mmap/munmap, the header check
  *   view.c    reads of the shared mapping (gc_data, gc_get_ref, gc_describe)
- *   wire.c    framing and protobuf: the only file with protobuf types
+ *   wire.c    framing and protobuf: with gcapi.c, the only files with
+ *             protobuf types (wire.h)
  *   client.c  connect/close and the one-operation calls
  *   batch.c   the batch API
+ *   gcapi.c   the collector calls (one op each, answers read from the
+ *             Result's sub-messages)
  */
 #ifndef GCCLIENT_INTERNAL_H
 #define GCCLIENT_INTERNAL_H

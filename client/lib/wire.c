@@ -18,8 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "gcd.pb-c.h"
-#include "internal.h"
+#include "wire.h"
 
 #define PROTOCOL_VERSION 1u
 /* Until the hello says otherwise: the default of proto/gcd.proto. */
@@ -360,6 +359,25 @@ int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res
     gcd__wire__response__free_unpacked(resp, NULL);
   }
   return err;
+}
+
+int gc__wire_call(gc_client *c, Gcd__Wire__Op *op, Response **out) {
+  Request req = GCD__WIRE__REQUEST__INIT;
+  const Gcd__Wire__Result *r;
+  int err, code;
+
+  *out = NULL;
+  req.n_ops = 1;
+  req.ops = &op;
+  if ((err = roundtrip(c, &req, NULL, NULL, out)) != 0)
+    return err;
+  r = (*out)->results[0];
+  if ((code = wire_code(r->code)) == 0)
+    return 0;
+  gc__fail(c, code, "%s", r->message && r->message[0] ? r->message : gc_strerror(code));
+  gcd__wire__response__free_unpacked(*out, NULL);
+  *out = NULL;
+  return code;
 }
 
 void gc__wire_free(gc_client *c) {
