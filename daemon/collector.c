@@ -447,10 +447,15 @@ static uint64_t free_unreachable(gcd_gc *gc) {
     uint32_t ns;
     _Atomic uint64_t *s = (_Atomic uint64_t *)slots_of(gc, x, &ns);
     for (uint32_t i = 0; i < ns; i++) {
-      uint64_t h = atomic_exchange_explicit(&s[i], 0, memory_order_relaxed);
-      uint32_t t;
-      if (h != 0 && gcd_heap_resolve(gc->heap, h, &t) == 0 &&
-          tag_of(gc, t) != GCD_GC_T_DOOMED)
+      /* Lock held: nobody else writes slots now, so a load and a store do
+       * (no locked exchange); a slot holds a live object's handle (I4), so
+       * its index is enough; most targets are in U, which only the tag says. */
+      uint64_t h = atomic_load_explicit(&s[i], memory_order_relaxed);
+      uint32_t t = gcd_handle_index(h);
+      if (h == 0)
+        continue;
+      atomic_store_explicit(&s[i], 0, memory_order_relaxed);
+      if (tag_of(gc, t) != GCD_GC_T_DOOMED)
         freed += gcd_heap_decref(gc->heap, t);
     }
   }
