@@ -83,6 +83,16 @@ static uint64_t live(fixture *f) {
   return st.objects;
 }
 
+/* A two-object cycle nothing else holds. */
+static void dropped_pair(fixture *f, uint64_t *a, uint64_t *b) {
+  *a = obj(f, 1);
+  *b = obj(f, 1);
+  link(f, *a, 0, *b);
+  link(f, *b, 0, *a);
+  drop(f, *a);
+  drop(f, *b);
+}
+
 static gcd_gc_result collect(fixture *f, int gen) {
   gcd_gc_result r;
   gcd_gc_collect(&f->gc, gen, &r);
@@ -98,11 +108,8 @@ static void assert_stale(fixture *f, uint64_t h) {
 
 static void test_collector_two_object_cycle_freed(void **state) {
   fixture *f = *state;
-  uint64_t a = obj(f, 1), b = obj(f, 1);
-  link(f, a, 0, b);
-  link(f, b, 0, a);
-  drop(f, a);
-  drop(f, b);
+  uint64_t a, b;
+  dropped_pair(f, &a, &b);
   assert_int_equal(live(f), 2); /* refcounting alone cannot free a cycle */
   gcd_gc_result r = collect(f, 2);
   assert_int_equal(r.unreachable, 2);
@@ -319,11 +326,8 @@ static int count_cb(uint32_t idx, void *arg) {
 static void test_collector_saveall_keeps_garbage(void **state) {
   fixture *f = *state;
   f->gc.debug = GCD_GC_DEBUG_SAVEALL;
-  uint64_t a = obj(f, 1), b = obj(f, 1);
-  link(f, a, 0, b);
-  link(f, b, 0, a);
-  drop(f, a);
-  drop(f, b);
+  uint64_t a, b;
+  dropped_pair(f, &a, &b);
   gcd_gc_result r = collect(f, 2);
   assert_int_equal(r.unreachable, 2);
   assert_int_equal(live(f), 2); /* kept */
@@ -375,11 +379,8 @@ static void test_collector_freeze_hides_objects(void **state) {
 
 static void test_collector_dirty_object_rescued(void **state) {
   fixture *f = *state;
-  uint64_t a = obj(f, 1), b = obj(f, 1);
-  link(f, a, 0, b);
-  link(f, b, 0, a);
-  drop(f, a);
-  drop(f, b);
+  uint64_t a, b;
+  dropped_pair(f, &a, &b);
   gcd_gc_begin(&f->gc, 2);
   gcd_gc_scan(&f->gc); /* both look unreachable */
   /* Meanwhile a client retains a (e.g. it read the handle from a slot). */
@@ -396,11 +397,8 @@ static void test_collector_dirty_object_rescued(void **state) {
 
 static void test_collector_new_reference_during_scan_rescues(void **state) {
   fixture *f = *state;
-  uint64_t a = obj(f, 1), b = obj(f, 1);
-  link(f, a, 0, b);
-  link(f, b, 0, a);
-  drop(f, a);
-  drop(f, b);
+  uint64_t a, b;
+  dropped_pair(f, &a, &b);
   gcd_gc_begin(&f->gc, 2);
   uint64_t holder = obj(f, 1); /* allocated during the collection */
   gcd_gc_scan(&f->gc);
