@@ -6,12 +6,15 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <grp.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "harness.h"
 
 #define RUN_TIMEOUT_MS 20000
+#define NOBODY 65534 /* uid of nobody and gid of nogroup on Debian */
 #define OUT_MAX 65536
 
 typedef struct fixture {
@@ -19,6 +22,7 @@ typedef struct fixture {
   gc_client *c;
   char out[OUT_MAX]; /* stdout of the last run */
   char err[OUT_MAX]; /* its stderr */
+  int as_nobody;     /* run gcctl as nobody:nogroup (root only) */
 } fixture;
 
 static int setup(void **state) {
@@ -87,8 +91,12 @@ static int run_argv(fixture *f, const char *sock, const char *const *args) {
   pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
+    gid_t g = NOBODY;
+
     dup2(o[1], 1);
     dup2(e[1], 2);
+    if (f->as_nobody && (setgroups(1, &g) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0))
+      _exit(126);
     execv(GCCTL_BINARY, (char *const *)argv);
     _exit(127);
   }
@@ -389,6 +397,43 @@ static void test_gcctl_help_for_every_command(void **state) {
   }
 }
 
+/* A daemon whose socket nobody:nogroup may open; admin when asked. */
+static void start_shared_daemon(fixture *f, int admin) {
+  h_daemon_prepare(&f->d);
+  assert_int_equal(chmod(f->d.dir, 0711), 0);
+  if (admin)
+    h_daemon_start(&f->d, "--socket-group", "nogroup", "--admin-group", "nogroup", NULL);
+  else
+    h_daemon_start(&f->d, "--socket-group", "nogroup", NULL);
+}
+
+static void test_gcctl_not_admin_exits_77(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+
+  (void)state;
+  if (geteuid() != 0) {
+    free(f);
+    skip(); /* needs a second uid */
+  }
+  start_shared_daemon(f, 0);
+  f->as_nobody = 1;
+  assert_int_equal(GCCTL(f, "ping"), 0);
+  assert_int_equal(GCCTL(f, "stats", "--json"), 0);
+  assert_int_equal(GCCTL(f, "collect"), 77);
+  assert_non_null(strstr(f->err, "gcctl: collect: "));
+  assert_int_equal(GCCTL(f, "disable"), 77);
+  assert_int_equal(GCCTL(f, "clients", "--json"), 0);
+  assert_non_null(strstr(f->out, "\"admin\":false"));
+  h_daemon_stop(&f->d);
+  memset(&f->d, 0, sizeof f->d);
+  start_shared_daemon(f, 1);
+  assert_int_equal(GCCTL(f, "collect"), 0);
+  f->as_nobody = 0;
+  h_verify(&f->d);
+  h_daemon_stop(&f->d);
+  free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_gcctl_ping_and_info_show_pid, setup, teardown),
@@ -408,6 +453,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_gcctl_clients_lists_this_connection, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_gcctl_help_for_every_command, setup, teardown),
+      cmocka_unit_test(test_gcctl_not_admin_exits_77),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
