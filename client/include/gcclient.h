@@ -392,8 +392,9 @@ GC_EXTERN int gc_get_threshold(gc_client *c, uint64_t threshold[3]);
 
 /**
  * gc.set_threshold(t0, t1, t2), admin. t0 == 0 disables automatic
- * collection, as in CPython. Errors: GC_EINVAL (a value over 2^31 - 1, or
- * t1 or t2 zero while t0 is not), GC_EPERM.
+ * collection, as in CPython; t1 or t2 == 0 collects that generation each
+ * time the younger one is collected. Errors: GC_EINVAL (a value over
+ * 2^31 - 1), GC_EPERM.
  */
 GC_EXTERN int gc_set_threshold(gc_client *c, uint64_t t0, uint64_t t1, uint64_t t2);
 

@@ -151,15 +151,13 @@ GC_EXTERN int gc_disable(gc_client *c) {
 
 /* ------------------------------------------------------------- settings */
 
-/* As CPython: 0..2^31-1 each; with t0 set, t1 and t2 must not be 0. */
+/* As CPython: 0..2^31-1 each. t0 == 0 turns automatic collection off;
+ * t1 or t2 == 0 collects that generation whenever the younger one is. */
 static int check_thresholds(gc_client *c, const uint64_t t[3]) {
   for (int g = 0; g < 3; g++)
     if (t[g] > THRESHOLD_MAX)
       return gc__fail(c, GC_EINVAL, "threshold %d of %llu is too large: thresholds are "
                       "0 to %u", g, (unsigned long long)t[g], THRESHOLD_MAX);
-  if (t[0] != 0 && (t[1] == 0 || t[2] == 0))
-    return gc__fail(c, GC_EINVAL, "threshold %d is 0: only threshold 0 may be 0 "
-                    "(it turns automatic collection off)", t[1] == 0 ? 1 : 2);
   return 0;
 }
 

@@ -211,7 +211,7 @@ static void test_gcctl_bad_usage_exits_64(void **state) {
 static void test_gcctl_refused_request_exits_1(void **state) {
   fixture *f = *state;
 
-  assert_int_equal(GCCTL(f, "threshold", "5", "0"), 1);
+  assert_int_equal(GCCTL(f, "threshold", "5", "2147483648"), 1); /* over 2^31 - 1 */
   assert_int_equal(GCCTL(f, "object", "0x0000000000000001"), 1);
   assert_non_null(strstr(f->err, "gcctl: object: "));
 }
