@@ -165,8 +165,12 @@ static void stats_human(const gc_heap_info *hi, const gc_stats *st) {
   kv("garbage", "%" PRIu64, st->garbage);
   kv("collections", "%" PRIu64 "%s", st->collections_total,
      st->collecting ? " (one running now)" : "");
-  kv("last collection", "generation %d: %" PRIu64 " unreachable in %s", st->last.generation,
-     st->last.unreachable, fmt_ns(a, sizeof a, st->last.duration_ns));
+  if (st->collections_total == 0)
+    kv("last collection", "none yet");
+  else
+    kv("last collection", "generation %d: %" PRIu64 " unreachable of %" PRIu64
+       " examined, in %s", st->last.generation, st->last.unreachable,
+       st->last.examined, fmt_ns(a, sizeof a, st->last.duration_ns));
   kv("longest loop stall", "%s", fmt_ns(a, sizeof a, st->loop_stall_max_ns));
   printf("\n%-10s %10s %10s %12s %12s %13s %10s\n", "generation", "count", "threshold",
          "collections", "collected", "uncollectable", "tracked");
