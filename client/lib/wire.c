@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -193,6 +194,8 @@ static int check_response(gc_client *c, const Request *req, const Response *resp
 static int roundtrip(gc_client *c, Request *req, int *fds, int *nfds, Response **out) {
   int err;
 
+  if ((c->fl_n > 0 || c->deferred != 0) && (err = gc__wire_settle(c)) != 0)
+    return err;
   if (c->fd < 0)
     return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
   req->seq = ++c->seq;
@@ -383,8 +386,100 @@ int gc__wire_call(gc_client *c, Gcd__Wire__Op *op, Response **out) {
 void gc__wire_free(gc_client *c) {
   free(c->buf);
   free(c->enc);
+  free(c->fl);
   c->buf = c->enc = NULL;
-  c->buf_cap = c->enc_cap = 0;
+  c->fl = NULL;
+  c->buf_cap = c->enc_cap = c->fl_cap = c->fl_n = 0;
+}
+
+/* ----------------------------------------------------- frames in flight */
+
+int gc__wire_send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc) {
+  Request req = GCD__WIRE__REQUEST__INIT;
+  Gcd__Wire__Op **ptrs;
+  wire_op *w = enc_reserve(c, 1, &ptrs);
+  gc__inflight *f;
+  int err;
+
+  if (w == NULL)
+    return GC_ENOCLIENT;
+  if (c->fd < 0)
+    return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
+  encode_op(&w[0], op);
+  ptrs[0] = &w[0].op;
+  req.n_ops = 1;
+  req.ops = ptrs;
+  req.seq = c->seq + 1;
+  if ((err = send_request(c, &req)) != 0)
+    return err;
+  c->seq++;
+  f = &c->fl[(c->fl_head + c->fl_n++) % c->fl_cap];
+  *f = (gc__inflight){.seq = req.seq, .kind = op->kind, .handle = op->u64a, .out = out,
+                      .rc = rc};
+  return 0;
+}
+
+/* An unwatched async op failed: the first such failure is kept for the
+ * next synchronous call or gc_sync(); later ones only add to its count. */
+static void defer_failure(gc_client *c, const gc__inflight *f, int code, const char *msg) {
+  if (c->deferred != 0)
+    return;
+  c->deferred = code;
+  snprintf(c->deferred_msg, sizeof c->deferred_msg,
+           "one-way %s of handle 0x%llx (request %llu) failed: %s",
+           f->kind == GC__OP_RELEASE ? "release" : f->kind == GC__OP_RETAIN ? "retain"
+           : f->kind == GC__OP_SET_REF ? "set_ref" : "alloc",
+           (unsigned long long)f->handle, (unsigned long long)f->seq,
+           msg != NULL ? msg : gc_strerror(code));
+}
+
+int gc__wire_complete_one(gc_client *c) {
+  gc__inflight f = c->fl[c->fl_head];
+  Request req = GCD__WIRE__REQUEST__INIT; /* what check_response compares */
+  Response *resp = NULL;
+  const Gcd__Wire__Result *r;
+  int err, code;
+
+  req.seq = f.seq;
+  req.n_ops = 1;
+  if ((err = recv_response(c, NULL, NULL, &resp)) != 0)
+    return err;
+  if ((err = check_response(c, &req, resp)) != 0) {
+    gcd__wire__response__free_unpacked(resp, NULL);
+    return err;
+  }
+  c->fl_head = (c->fl_head + 1) % c->fl_cap;
+  c->fl_n--;
+  r = resp->results[0];
+  code = wire_code(r->code);
+  if (code == 0 && f.out != NULL)
+    *f.out = r->value;
+  if (f.rc != NULL)
+    *f.rc = code;
+  else if (code != 0)
+    defer_failure(c, &f, code, r->message && r->message[0] ? r->message : NULL);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  return 0;
+}
+
+void gc__wire_abandon(gc_client *c, int err) {
+  for (; c->fl_n > 0; c->fl_n--, c->fl_head = (c->fl_head + 1) % c->fl_cap)
+    if (c->fl[c->fl_head].rc != NULL)
+      *c->fl[c->fl_head].rc = err;
+}
+
+int gc__wire_settle(gc_client *c) {
+  int err, code;
+
+  while (c->fl_n > 0)
+    if ((err = gc__wire_complete_one(c)) != 0) {
+      gc__wire_abandon(c, err);
+      return err;
+    }
+  if ((code = c->deferred) == 0)
+    return 0;
+  c->deferred = 0;
+  return gc__fail(c, code, "%s", c->deferred_msg);
 }
 
 /* ---------------------------------------------------------------- hello */
