@@ -62,7 +62,7 @@ static int collector_init(gcd_daemon *d) {
   if (env != NULL && strcmp(env, "1") == 0) {
     d->gct.after_collect = verify_after_collect;
     d->gct.after_ctx = d;
-    gcd_log_warn("GCD_VERIFY_COLLECTIONS=1: the heap is verified after every "
+    gcd_log_info("GCD_VERIFY_COLLECTIONS=1: the heap is verified after every "
                  "collection (slow)");
   }
   return 0;

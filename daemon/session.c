@@ -97,6 +97,12 @@ static void count_name(void *ctx, const char *name, size_t len, uint64_t handle)
   ((uint64_t *)ctx)[gcd_handle_index(handle)]++;
 }
 
+/* The save-all garbage list holds one reference on each of its objects. */
+static int count_garbage(uint32_t idx, void *ctx) {
+  ((uint64_t *)ctx)[idx]++;
+  return 0;
+}
+
 int gcd_daemon_verify(gcd_daemon *d, char *msg, size_t len) {
   uint64_t *ext = calloc(d->heap.table_cap, sizeof *ext);
   int err;
@@ -109,6 +115,7 @@ int gcd_daemon_verify(gcd_daemon *d, char *msg, size_t len) {
   for (gcd_session *s = d->sessions; s != NULL; s = s->next)
     gcd_holds_each(&s->holds, count_hold, ext);
   gcd_names_each(&d->names, count_name, ext);
+  gcd_gc_each(&d->gc, GCD_GC_GARBAGE, 0, count_garbage, ext);
   err = gcd_heap_verify(&d->heap, ext, msg, len);
   free(ext);
   if (err == 0)

@@ -97,7 +97,7 @@ int gcd_session_is_admin(const gcd_daemon *d, const gcd_session *s);
 
 /**
  * The whole-heap check: recounts every reference (slots, every session's
- * retains, every name) against the counts, checks the allocators and the
+ * retains, every name, the garbage list's) against the counts, checks the allocators and the
  * collector's lists. Heap lock held and no collection active (the collector
  * thread runs it between collections). 0, or GC_ECORRUPT/GC_ENOMEM with the
  * first problem in msg.

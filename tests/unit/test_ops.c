@@ -866,6 +866,8 @@ static void test_ops_saveall_garbage_listed_then_cleared(void **state) {
   drop_cycle(&F->a, &a, &b);
   assert_int_equal(run1(&F->a, op_collect(2)).value, 2);
   assert_int_equal(live_objects(), 2);
+  /* The list's references are counted like any other. */
+  assert_int_equal(run1(&F->a, op_empty(GCD__WIRE__OP__OP_VERIFY)).code, 0);
   resp = run(&F->a, &op, 1, &rep);
   assert_int_equal(resp->results[0]->value, 2);  /* the list's length */
   assert_int_equal(resp->results[0]->n_handles, 1); /* the limit */
