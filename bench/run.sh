@@ -11,6 +11,7 @@
 set -euo pipefail
 
 PY=${BENCH_PYTHON:-/usr/bin/python3}
+dir=""
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${BENCH_SCALE:-1}
 REPS=${BENCH_REPS:-3}
@@ -28,7 +29,7 @@ install_deps() {
   ((${#missing[@]} == 0)) && return
   [[ $(id -u) -ne 0 ]] && sudo=sudo
   say "installing ${missing[*]}"
-  $sudo apt-get update -qq && $sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 build() {
@@ -49,7 +50,7 @@ machine() {
 redis_bench() {
   local sock=$1 depth=$2 n=$3
   redis-benchmark -s "$sock" -t set,del -d 16 -P "$depth" -c 1 -n "$n" --csv 2>/dev/null |
-    awk -F'","' -v d="$depth" 'NR > 1 { gsub(/"/, ""); t = tolower($1);
+    awk -F, -v d="$depth" 'NR > 1 { for (i = 1; i <= NF; i++) gsub(/"/, "", $i); t = tolower($1);
       print "redis." t ".p" d ".ops_per_s " $2;
       print "redis." t ".p" d ".lat.p50_ns " $5 * 1e6;
       print "redis." t ".p" d ".lat.p99_ns " $7 * 1e6 }'
@@ -72,7 +73,7 @@ redis_cases() {
 main() {
   install_deps
   build
-  local dir gcd=$BUILD/daemon/gcd gb=$BUILD/bench/gcbench n
+  local gcd=$BUILD/daemon/gcd gb=$BUILD/bench/gcbench n
   dir=$(mktemp -d /tmp/gcd-bench-XXXXXX)
   trap 'rm -rf "$dir"' EXIT
   local out=${BENCH_OUT:-$dir/results.txt}
