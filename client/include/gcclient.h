@@ -300,10 +300,18 @@ GC_EXTERN int gc_batch_result(const gc_batch *b, size_t i, uint64_t *value);
  *     handle 0x... (request N) failed: <the daemon's message>". The deferred
  *     error is cleared by being reported; a retry of the call then runs.
  *
+ * Sending. Async frames are gathered in the library and leave together, in
+ * one send: when the window is full (the call then also reads answers
+ * until half the window is free), at gc_flush() or gc_sync(), or before the
+ * next synchronous call. Until then the daemon has not seen them: call
+ * gc_flush() when other processes must see an effect without waiting for
+ * its answer.
+ *
  * Until its answer is read, an async alloc's handle is unknown, and a
  * payload read (gc_data, gc_get_ref, gc_describe) does not wait for frames
  * in flight: call gc_sync() first when it must see their effects.
- * gc_close() does not wait: call gc_sync() first to learn the outcomes.
+ * gc_close() sends what is gathered but does not wait for answers: call
+ * gc_sync() first to learn the outcomes.
  * ---------------------------------------------------------------------- */
 
 /** Options of gc_set_option(). */
@@ -345,7 +353,11 @@ GC_EXTERN int gc_set_ref_async(gc_client *c, gc_handle obj, uint32_t slot, gc_ha
  */
 GC_EXTERN int gc_sync(gc_client *c);
 
-/** Request frames sent and not yet answered (0 for NULL). */
+/** Sends the async frames gathered so far, without waiting for answers.
+ *  Returns 0 or an error of the connection. */
+GC_EXTERN int gc_flush(gc_client *c);
+
+/** Async request frames not yet answered, sent or gathered (0 for NULL). */
 GC_EXTERN size_t gc_inflight(const gc_client *c);
 
 /**

@@ -104,6 +104,8 @@ GC_EXTERN int gc_connect(const char *socket_path, const char *client_name, gc_cl
 GC_EXTERN void gc_close(gc_client *c) {
   if (c == NULL)
     return;
+  if (c->fd >= 0)
+    gc__wire_flush(c); /* async frames not yet sent still go */
   gc__wire_kill(c);
   gc__shm_unmap(&c->heap);
   gc__wire_free(c);

@@ -69,6 +69,13 @@ struct gc_client {
   unsigned depth;        /* most frames in flight (GC_OPT_PIPELINE_DEPTH) */
   int oneway_release;    /* gc_release() is gc_release_async(c, h, NULL) */
   int deferred;          /* first failure of an unwatched async op, or 0 */
+  /* Buffered I/O (wire.c): async frames wait in out until the window is
+   * full or an answer is needed, then leave in one send; answers are read
+   * in as large pieces as the socket has, several frames per recv. */
+  unsigned char *out;
+  size_t out_len, out_cap;
+  unsigned char *in;
+  size_t in_off, in_len;
   char deferred_msg[GC__ERR_MAX];
 };
 
@@ -166,6 +173,9 @@ int gc__wire_send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc)
  * first one only). 0, or an error of the connection (then dead).
  */
 int gc__wire_complete_one(gc_client *c);
+
+/** Sends the async frames waiting in c->out. 0, or the connection's error. */
+int gc__wire_flush(gc_client *c);
 
 /** The connection died with err: every frame in flight is dropped, and
  * err stored in the rc of each that has one. */

@@ -33,11 +33,14 @@ static int send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc) {
     return err;
   if (c->fl_n == 0 && (err = ring_reserve(c)) != 0)
     return err;
-  while (c->fl_n >= c->depth || c->fl_n >= c->fl_cap)
-    if ((err = gc__wire_complete_one(c)) != 0) {
-      gc__wire_abandon(c, err);
-      return err;
-    }
+  /* A full window is drained to half, so that frames leave in groups (one
+   * send each) rather than one at a time as answers come back. */
+  if (c->fl_n >= c->depth || c->fl_n >= c->fl_cap)
+    while (c->fl_n > c->depth / 2)
+      if ((err = gc__wire_complete_one(c)) != 0) {
+        gc__wire_abandon(c, err);
+        return err;
+      }
   return gc__wire_send_async(c, op, out, rc);
 }
 
@@ -73,6 +76,16 @@ GC_EXTERN int gc_sync(gc_client *c) {
   if ((err = gc__begin(c)) != 0)
     return err;
   return gc__wire_settle(c);
+}
+
+GC_EXTERN int gc_flush(gc_client *c) {
+  int err;
+
+  if ((err = gc__begin(c)) != 0)
+    return err;
+  if (c->fd < 0)
+    return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
+  return gc__wire_flush(c);
 }
 
 GC_EXTERN size_t gc_inflight(const gc_client *c) {

@@ -161,6 +161,23 @@ static void test_pipeline_options_and_batch(void **state) {
   assert_ok(gc_release(f->c, g), f->c);
 }
 
+/* gc_flush() sends gathered frames: another connection sees the effect
+ * without this one waiting for the answer. */
+static void test_pipeline_flush_sends_without_waiting(void **state) {
+  fixture *f = *state;
+  gc_client *other = h_connect(&f->d, "observer");
+  gc_handle h = 0;
+
+  assert_ok(gc_alloc(f->c, 0, 8, 1, &h), f->c);
+  assert_ok(gc_release_async(f->c, h, NULL), f->c);
+  assert_int_equal(gc_inflight(f->c), 1);
+  assert_ok(gc_flush(f->c), f->c);
+  h_wait_objects(other, 0, 5000);
+  assert_ok(gc_sync(f->c), f->c);
+  assert_int_equal(gc_inflight(f->c), 0);
+  gc_close(other);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_pipeline_alloc_results_per_operation, setup,
@@ -171,6 +188,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pipeline_sync_reports_deferred, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pipeline_order_of_effects, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pipeline_options_and_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pipeline_flush_sends_without_waiting, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
