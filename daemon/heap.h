@@ -131,8 +131,9 @@ void gcd_heap_stats_get(const gcd_heap *h, gcd_heap_stats *out);
 
 /**
  * Checks every invariant of gcd_layout.h and of both arenas. external, if not
- * NULL, holds table_cap counts: the references to each index from outside the
- * heap (client retains + named roots); NULL means none. Returns 0, or
+ * NULL, holds at least table_hwm counts: the references to each index from
+ * outside the heap (client retains, named roots, the collector's garbage
+ * list); NULL means none. Returns 0, or
  * GC_ECORRUPT with the first problem described in msg (len bytes).
  */
 int gcd_heap_verify(const gcd_heap *h, const uint64_t *external, char *msg,

@@ -88,36 +88,55 @@ void gcd_session_count_error(gcd_daemon *d, int code) {
 }
 
 /* The references from outside the heap, per table index: every session's
- * retains and every name. */
+ * retains, every name, the save-all garbage list's. Sized by the table's
+ * high-water mark, not its capacity: it is allocated on every check. An
+ * index beyond it (never handed out, so never held) is counted apart and
+ * fails the check. */
+typedef struct outside {
+  uint64_t *ext;
+  uint64_t n, beyond;
+} outside;
+
+static void count_at(outside *o, uint64_t idx, uint64_t k) {
+  if (idx < o->n)
+    o->ext[idx] += k;
+  else
+    o->beyond += k;
+}
+
 static void count_hold(void *ctx, uint64_t handle, uint64_t count) {
-  ((uint64_t *)ctx)[gcd_handle_index(handle)] += count;
+  count_at(ctx, gcd_handle_index(handle), count);
 }
 
 static void count_name(void *ctx, const char *name, size_t len, uint64_t handle) {
-  ((uint64_t *)ctx)[gcd_handle_index(handle)]++;
+  count_at(ctx, gcd_handle_index(handle), 1);
 }
 
-/* The save-all garbage list holds one reference on each of its objects. */
 static int count_garbage(uint32_t idx, void *ctx) {
-  ((uint64_t *)ctx)[idx]++;
+  count_at(ctx, idx, 1);
   return 0;
 }
 
 int gcd_daemon_verify(gcd_daemon *d, char *msg, size_t len) {
-  uint64_t *ext = calloc(d->heap.table_cap, sizeof *ext);
+  outside o = {.n = d->heap.table_hwm};
   int err;
 
-  if (ext == NULL) {
-    snprintf(msg, len, "daemon out of memory for %" PRIu64 " counters",
-             d->heap.table_cap);
+  if ((o.ext = calloc(o.n, sizeof *o.ext)) == NULL) {
+    snprintf(msg, len, "daemon out of memory for %" PRIu64 " counters", o.n);
     return GC_ENOMEM;
   }
   for (gcd_session *s = d->sessions; s != NULL; s = s->next)
-    gcd_holds_each(&s->holds, count_hold, ext);
-  gcd_names_each(&d->names, count_name, ext);
-  gcd_gc_each(&d->gc, GCD_GC_GARBAGE, 0, count_garbage, ext);
-  err = gcd_heap_verify(&d->heap, ext, msg, len);
-  free(ext);
+    gcd_holds_each(&s->holds, count_hold, &o);
+  gcd_names_each(&d->names, count_name, &o);
+  gcd_gc_each(&d->gc, GCD_GC_GARBAGE, 0, count_garbage, &o);
+  if (o.beyond > 0) {
+    free(o.ext);
+    snprintf(msg, len, "%" PRIu64 " references from outside the heap to entries "
+             "never handed out", o.beyond);
+    return GC_ECORRUPT;
+  }
+  err = gcd_heap_verify(&d->heap, o.ext, msg, len);
+  free(o.ext);
   if (err == 0)
     err = gcd_gc_verify(&d->gc, msg, len);
   return err;

@@ -244,7 +244,7 @@ static void test_gc_stress_workers_and_a_killed_client(void **state) {
 
   print_message("stress: seed %" PRIu64 ", %d workers x %ld ops (GCD_STRESS_SEED, "
                 "GCD_STRESS_OPS)\n", seed, WORKERS, ops);
-  h_daemon_start(&d, NULL);
+  h_daemon_start(&d, "--heap-size", "256M", NULL); /* verified after each collection */
   setenv("GCD_SOCKET", d.sock, 1);
   c = h_connect(&d, "stress-admin");
   assert_ok(gc_set_threshold(c, 50, 4, 4), c); /* automatic collections, often */
