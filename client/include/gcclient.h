@@ -160,6 +160,8 @@ GC_EXTERN int gc_retain(gc_client *c, gc_handle h);
  * Drops one of this client's retains on h. When the object's count reaches
  * zero it is freed at once, and what it referenced is released in turn.
  * Errors: GC_EBADHANDLE, GC_ESTALE, GC_ENOTHELD (this client holds no retain).
+ * With GC_OPT_ONEWAY_RELEASE on, it does not wait: it returns 0 once sent and
+ * a failure is reported later (see "Pipelining" below).
  */
 GC_EXTERN int gc_release(gc_client *c, gc_handle h);
 
@@ -271,6 +273,92 @@ GC_EXTERN int gc_batch_run(gc_batch *b);
  * in *value when value is not NULL. GC_EINVAL if i is out of range.
  */
 GC_EXTERN int gc_batch_result(const gc_batch *b, size_t i, uint64_t *value);
+
+/* ------------------------------------------------------------------------
+ * Pipelining: requests in flight without waiting.
+ *
+ * Every call above is one synchronous round trip. The *_async calls below
+ * send their request frame and return at once, with up to the connection's
+ * pipeline depth of frames in flight (GC_OPT_PIPELINE_DEPTH, default
+ * GC_PIPELINE_DEFAULT): when the window is full, the call first reads the
+ * answer to the oldest frame. The daemon runs a connection's frames in the
+ * order sent, so an async call takes effect before every later call, async
+ * or not, on the same connection.
+ *
+ * Results. An async call's own return value only says whether its frame was
+ * sent: 0, or an error of the connection or the arguments (nothing sent).
+ * The operation's result arrives later and is stored when its answer is
+ * read -- at the latest by gc_sync() or by the next synchronous call:
+ *   - rc not NULL: *rc receives the operation's code (0 or GC_E*), and for
+ *     gc_alloc_async() *out the new handle. Both pointers must stay valid
+ *     until then. If the connection dies first, *rc receives its error.
+ *   - rc NULL ("one-way"): a failure is kept as the connection's deferred
+ *     error: the first one only (later ones are dropped, the first matters
+ *     for diagnosis). It is reported exactly once, by the next gc_sync() or
+ *     the next synchronous call, which then returns that code WITHOUT doing
+ *     its own operation, with gc_last_error() reading "one-way release of
+ *     handle 0x... (request N) failed: <the daemon's message>". The deferred
+ *     error is cleared by being reported; a retry of the call then runs.
+ *
+ * Sending. Async frames are gathered in the library and leave together, in
+ * one send: when the window is full (the call then also reads answers
+ * until half the window is free), at gc_flush() or gc_sync(), or before the
+ * next synchronous call. Until then the daemon has not seen them: call
+ * gc_flush() when other processes must see an effect without waiting for
+ * its answer.
+ *
+ * Until its answer is read, an async alloc's handle is unknown, and a
+ * payload read (gc_data, gc_get_ref, gc_describe) does not wait for frames
+ * in flight: call gc_sync() first when it must see their effects.
+ * gc_close() sends what is gathered but does not wait for answers: call
+ * gc_sync() first to learn the outcomes.
+ * ---------------------------------------------------------------------- */
+
+/** Options of gc_set_option(). */
+typedef enum {
+  /** Most request frames in flight, 1..GC_PIPELINE_MAX. Changing it first
+   *  waits for the frames in flight (as gc_sync() does). */
+  GC_OPT_PIPELINE_DEPTH = 1,
+  /** 1: gc_release() is gc_release_async(c, h, NULL), one-way, its failure
+   *  deferred as described above; 0 (the default): synchronous. */
+  GC_OPT_ONEWAY_RELEASE = 2,
+} gc_option;
+
+/** The default and largest pipeline depth. */
+#define GC_PIPELINE_DEFAULT 64
+#define GC_PIPELINE_MAX 1024
+
+/** Sets option to value. Errors: GC_EINVAL (unknown option, bad value). */
+GC_EXTERN int gc_set_option(gc_client *c, int option, uint64_t value);
+
+/** gc_alloc() without waiting: *out (the handle) and *rc arrive later. With
+ *  rc NULL, *out is still written on success; a failure is deferred. */
+GC_EXTERN int gc_alloc_async(gc_client *c, uint32_t nslots, uint64_t nbytes, uint32_t type,
+                             gc_handle *out, int *rc);
+
+/** gc_retain() without waiting; *rc (may be NULL) arrives later. */
+GC_EXTERN int gc_retain_async(gc_client *c, gc_handle h, int *rc);
+
+/** gc_release() without waiting; *rc (may be NULL: one-way) arrives later. */
+GC_EXTERN int gc_release_async(gc_client *c, gc_handle h, int *rc);
+
+/** gc_set_ref() without waiting; *rc (may be NULL) arrives later. */
+GC_EXTERN int gc_set_ref_async(gc_client *c, gc_handle obj, uint32_t slot, gc_handle target,
+                               int *rc);
+
+/**
+ * Waits for every frame in flight and stores their results. Returns 0, the
+ * deferred error of a one-way operation (then cleared), or an error of the
+ * connection.
+ */
+GC_EXTERN int gc_sync(gc_client *c);
+
+/** Sends the async frames gathered so far, without waiting for answers.
+ *  Returns 0 or an error of the connection. */
+GC_EXTERN int gc_flush(gc_client *c);
+
+/** Async request frames not yet answered, sent or gathered (0 for NULL). */
+GC_EXTERN size_t gc_inflight(const gc_client *c);
 
 /**
  * Asks the daemon to verify its heap: every object's count is recounted from

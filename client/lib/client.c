@@ -90,6 +90,7 @@ GC_EXTERN int gc_connect(const char *socket_path, const char *client_name, gc_cl
     return GC_ENOCLIENT;
   }
   c->fd = -1;
+  c->depth = GC_PIPELINE_DEFAULT;
   if ((err = connect_to(c, socket_path, client_name)) != 0) {
     gc__set_connect_error(c->err);
     gc_close(c);
@@ -103,6 +104,8 @@ GC_EXTERN int gc_connect(const char *socket_path, const char *client_name, gc_cl
 GC_EXTERN void gc_close(gc_client *c) {
   if (c == NULL)
     return;
+  if (c->fd >= 0)
+    gc__wire_flush(c); /* async frames not yet sent still go */
   gc__wire_kill(c);
   gc__shm_unmap(&c->heap);
   gc__wire_free(c);
@@ -138,6 +141,9 @@ GC_EXTERN int gc_retain(gc_client *c, gc_handle h) {
 
 GC_EXTERN int gc_release(gc_client *c, gc_handle h) {
   gc__op op = {.kind = GC__OP_RELEASE, .u64a = h};
+
+  if (c != NULL && c->oneway_release)
+    return gc_release_async(c, h, NULL);
 
   return call(c, &op, NULL, NULL);
 }

@@ -12,6 +12,7 @@
  *   batch.c   the batch API
  *   gcapi.c   the collector calls (one op each, answers read from the
  *             Result's sub-messages)
+ *   pipeline.c  the asynchronous calls and gc_sync() (frames in flight)
  */
 #ifndef GCCLIENT_INTERNAL_H
 #define GCCLIENT_INTERNAL_H
@@ -39,6 +40,15 @@ typedef struct gc__heap {
   uint64_t slots_cap;
 } gc__heap;
 
+/* A request frame sent and not yet answered: where its answer goes. */
+typedef struct gc__inflight {
+  uint64_t seq;       /* the frame's seq, echoed by its response */
+  uint32_t kind;      /* gc__op_kind of its one op */
+  uint64_t handle;    /* the op's handle, for the deferred error's text */
+  gc_handle *out;     /* an alloc's new handle, or NULL */
+  int *rc;            /* the op's code, or NULL: a failure becomes deferred */
+} gc__inflight;
+
 struct gc_client {
   int fd;                /* the socket; -1 once the connection is dead */
   uint64_t seq;          /* seq of the last request sent */
@@ -52,6 +62,21 @@ struct gc_client {
                             on every run */
   size_t enc_cap;
   char err[GC__ERR_MAX]; /* gc_last_error(); "" after a success */
+  /* Pipelining (pipeline.c): a ring of the frames in flight, oldest at
+   * fl_head; the daemon answers frames in order. */
+  gc__inflight *fl;
+  size_t fl_head, fl_n, fl_cap;
+  unsigned depth;        /* most frames in flight (GC_OPT_PIPELINE_DEPTH) */
+  int oneway_release;    /* gc_release() is gc_release_async(c, h, NULL) */
+  int deferred;          /* first failure of an unwatched async op, or 0 */
+  /* Buffered I/O (wire.c): async frames wait in out until the window is
+   * full or an answer is needed, then leave in one send; answers are read
+   * in as large pieces as the socket has, several frames per recv. */
+  unsigned char *out;
+  size_t out_len, out_cap;
+  unsigned char *in;
+  size_t in_off, in_len;
+  char deferred_msg[GC__ERR_MAX];
 };
 
 /* Operation kinds, numbered as the oneof cases of gcd.wire.Op. */
@@ -133,6 +158,35 @@ int gc__wire_hello(gc_client *c, const char *client_name);
  */
 int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res,
                       gc_heap_info *info);
+
+/**
+ * Encodes op alone and sends it as one frame without waiting for its answer;
+ * the frame joins c->fl with out and rc, which the answer fills in later.
+ * The caller has made room in the ring (gc__wire_complete_one()). 0, or an
+ * error of the connection (or GC_EFRAMESIZE, GC_ENOCLIENT: nothing sent).
+ */
+int gc__wire_send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc);
+
+/**
+ * Reads the answer to the oldest frame in flight and stores its result
+ * where that frame asked; an unwatched failure becomes c->deferred (the
+ * first one only). 0, or an error of the connection (then dead).
+ */
+int gc__wire_complete_one(gc_client *c);
+
+/** Sends the async frames waiting in c->out. 0, or the connection's error. */
+int gc__wire_flush(gc_client *c);
+
+/** The connection died with err: every frame in flight is dropped, and
+ * err stored in the rc of each that has one. */
+void gc__wire_abandon(gc_client *c, int err);
+
+/**
+ * Completes every frame in flight, then hands over a deferred failure: its
+ * code is returned, its message put in c->err, and it is cleared. 0 when
+ * nothing was in flight and nothing had failed.
+ */
+int gc__wire_settle(gc_client *c);
 
 /** Closes the socket; every later exchange answers GC_ECLOSED. */
 void gc__wire_kill(gc_client *c);

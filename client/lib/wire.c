@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +29,8 @@
  * request limit, and no more: the length is checked before allocating. */
 #define RESPONSE_FACTOR 32u
 #define RESPONSE_MAX_CAP ((size_t)1 << 30)
+/* Answers are read in pieces of up to this many bytes. */
+#define IN_CAP ((size_t)64 << 10)
 
 _Static_assert((int)GC__OP_ALLOC == (int)GCD__WIRE__OP__OP_ALLOC &&
                    (int)GC__OP_VERIFY == (int)GCD__WIRE__OP__OP_VERIFY,
@@ -42,6 +45,7 @@ void gc__wire_kill(gc_client *c) {
   if (c->fd >= 0)
     close(c->fd);
   c->fd = -1;
+  c->in_off = c->in_len = c->out_len = 0;
 }
 
 /* The connection is gone or desynchronised: close it and say why. A peer
@@ -79,9 +83,21 @@ static int read_exact(gc_client *c, unsigned char *buf, size_t n, int *fds, int 
 
     if (fds != NULL && got == 0) {
       r = gc__shm_recv_fds(c->fd, buf, n, fds, nfds);
-    } else {
+    } else if (c->in_len > c->in_off) { /* what an earlier recv brought */
+      r = (long)(c->in_len - c->in_off < n - got ? c->in_len - c->in_off : n - got);
+      memcpy(buf + got, c->in + c->in_off, (size_t)r);
+      c->in_off += (size_t)r;
+    } else if (n - got >= IN_CAP || (c->in == NULL && (c->in = malloc(IN_CAP)) == NULL)) {
       r = recv(c->fd, buf + got, n - got, 0);
       r = r < 0 ? -errno : r;
+    } else { /* refill: as much as the socket has, up to IN_CAP */
+      r = recv(c->fd, c->in, IN_CAP, 0);
+      r = r < 0 ? -errno : r;
+      if (r > 0) {
+        c->in_off = 0;
+        c->in_len = (size_t)r;
+        continue;
+      }
     }
     if (r == -EINTR)
       continue;
@@ -121,12 +137,42 @@ static int send_request(gc_client *c, const Request *req) {
   if (n > frame_limit(c))
     return gc__fail(c, GC_EFRAMESIZE, "request of %zu bytes (%zu ops) exceeds the "
                     "daemon's frame limit of %u bytes", n, req->n_ops, frame_limit(c));
-  if ((err = buf_reserve(c, n + 4)) != 0)
+  if ((err = gc__wire_flush(c)) != 0 || (err = buf_reserve(c, n + 4)) != 0)
     return err;
   be = htonl((uint32_t)n);
   memcpy(c->buf, &be, 4);
   gcd__wire__request__pack(req, c->buf + 4);
   return send_all(c, c->buf, n + 4);
+}
+
+/* Packs a frame at the end of c->out, to leave with the next flush. */
+static int queue_request(gc_client *c, const Request *req) {
+  size_t n = gcd__wire__request__get_packed_size(req);
+  uint32_t be = htonl((uint32_t)n);
+
+  if (n > frame_limit(c))
+    return gc__fail(c, GC_EFRAMESIZE, "request of %zu bytes exceeds the daemon's frame "
+                    "limit of %u bytes", n, frame_limit(c));
+  if (c->out_len + n + 4 > c->out_cap) {
+    size_t cap = (c->out_len + n + 4) * 2;
+    unsigned char *p = realloc(c->out, cap);
+
+    if (p == NULL)
+      return gc__fail(c, GC_ENOCLIENT, "no memory for %zu bytes of requests", cap);
+    c->out = p;
+    c->out_cap = cap;
+  }
+  memcpy(c->out + c->out_len, &be, 4);
+  gcd__wire__request__pack(req, c->out + c->out_len + 4);
+  c->out_len += n + 4;
+  return 0;
+}
+
+int gc__wire_flush(gc_client *c) {
+  size_t n = c->out_len;
+
+  c->out_len = 0;
+  return n > 0 ? send_all(c, c->out, n) : 0;
 }
 
 static size_t response_limit(const gc_client *c) {
@@ -193,6 +239,8 @@ static int check_response(gc_client *c, const Request *req, const Response *resp
 static int roundtrip(gc_client *c, Request *req, int *fds, int *nfds, Response **out) {
   int err;
 
+  if ((c->fl_n > 0 || c->deferred != 0) && (err = gc__wire_settle(c)) != 0)
+    return err;
   if (c->fd < 0)
     return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
   req->seq = ++c->seq;
@@ -383,8 +431,104 @@ int gc__wire_call(gc_client *c, Gcd__Wire__Op *op, Response **out) {
 void gc__wire_free(gc_client *c) {
   free(c->buf);
   free(c->enc);
+  free(c->fl);
+  free(c->out);
+  free(c->in);
   c->buf = c->enc = NULL;
-  c->buf_cap = c->enc_cap = 0;
+  c->fl = NULL;
+  c->out = c->in = NULL;
+  c->out_len = c->in_len = c->in_off = 0;
+  c->buf_cap = c->enc_cap = c->fl_cap = c->fl_n = 0;
+}
+
+/* ----------------------------------------------------- frames in flight */
+
+int gc__wire_send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc) {
+  Request req = GCD__WIRE__REQUEST__INIT;
+  Gcd__Wire__Op **ptrs;
+  wire_op *w = enc_reserve(c, 1, &ptrs);
+  gc__inflight *f;
+  int err;
+
+  if (w == NULL)
+    return GC_ENOCLIENT;
+  if (c->fd < 0)
+    return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
+  encode_op(&w[0], op);
+  ptrs[0] = &w[0].op;
+  req.n_ops = 1;
+  req.ops = ptrs;
+  req.seq = c->seq + 1;
+  if ((err = queue_request(c, &req)) != 0)
+    return err;
+  c->seq++;
+  f = &c->fl[(c->fl_head + c->fl_n++) % c->fl_cap];
+  *f = (gc__inflight){.seq = req.seq, .kind = op->kind, .handle = op->u64a, .out = out,
+                      .rc = rc};
+  return 0;
+}
+
+/* An unwatched async op failed: the first such failure is kept for the
+ * next synchronous call or gc_sync(); later ones only add to its count. */
+static void defer_failure(gc_client *c, const gc__inflight *f, int code, const char *msg) {
+  if (c->deferred != 0)
+    return;
+  c->deferred = code;
+  snprintf(c->deferred_msg, sizeof c->deferred_msg,
+           "one-way %s of handle 0x%llx (request %llu) failed: %s",
+           f->kind == GC__OP_RELEASE ? "release" : f->kind == GC__OP_RETAIN ? "retain"
+           : f->kind == GC__OP_SET_REF ? "set_ref" : "alloc",
+           (unsigned long long)f->handle, (unsigned long long)f->seq,
+           msg != NULL ? msg : gc_strerror(code));
+}
+
+int gc__wire_complete_one(gc_client *c) {
+  gc__inflight f = c->fl[c->fl_head];
+  Request req = GCD__WIRE__REQUEST__INIT; /* what check_response compares */
+  Response *resp = NULL;
+  const Gcd__Wire__Result *r;
+  int err, code;
+
+  req.seq = f.seq;
+  req.n_ops = 1;
+  if ((err = gc__wire_flush(c)) != 0 || (err = recv_response(c, NULL, NULL, &resp)) != 0)
+    return err;
+  if ((err = check_response(c, &req, resp)) != 0) {
+    gcd__wire__response__free_unpacked(resp, NULL);
+    return err;
+  }
+  c->fl_head = (c->fl_head + 1) % c->fl_cap;
+  c->fl_n--;
+  r = resp->results[0];
+  code = wire_code(r->code);
+  if (code == 0 && f.out != NULL)
+    *f.out = r->value;
+  if (f.rc != NULL)
+    *f.rc = code;
+  else if (code != 0)
+    defer_failure(c, &f, code, r->message && r->message[0] ? r->message : NULL);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  return 0;
+}
+
+void gc__wire_abandon(gc_client *c, int err) {
+  for (; c->fl_n > 0; c->fl_n--, c->fl_head = (c->fl_head + 1) % c->fl_cap)
+    if (c->fl[c->fl_head].rc != NULL)
+      *c->fl[c->fl_head].rc = err;
+}
+
+int gc__wire_settle(gc_client *c) {
+  int err, code;
+
+  while (c->fl_n > 0)
+    if ((err = gc__wire_complete_one(c)) != 0) {
+      gc__wire_abandon(c, err);
+      return err;
+    }
+  if ((code = c->deferred) == 0)
+    return 0;
+  c->deferred = 0;
+  return gc__fail(c, code, "%s", c->deferred_msg);
 }
 
 /* ---------------------------------------------------------------- hello */

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# bench/run.sh -- every benchmark of gcd against its reference, side by side
+# in one run: collection throughput vs CPython's gc, pauses during a
+# collection, operation rates vs Redis and multiprocessing.managers, and
+# scale. Prints one line per figure with its ratio (docs/performance.md).
+#
+# Environment: BENCH_SCALE (default 1) multiplies every size; BENCH_REPS
+# (default 3) repetitions, of which the median is shown; BENCH_HEAP_N
+# (default 10000000 * BENCH_SCALE) the large heap; BENCH_OUT a file to
+# keep the raw "key value" results in.
+set -euo pipefail
+
+PY=${BENCH_PYTHON:-/usr/bin/python3}
+dir=""
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SCALE=${BENCH_SCALE:-1}
+REPS=${BENCH_REPS:-3}
+BUILD=$ROOT/build/release
+
+say() { printf '%s\n' "$*" >&2; }
+scaled() { "$PY" -c "import sys; print(max(1000, int($1 * float(sys.argv[1]))))" "$SCALE"; }
+
+install_deps() {
+  local missing=() sudo=""
+  while read -r pkg; do
+    [[ -z $pkg || $pkg == \#* ]] && continue
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done <"$ROOT/bench/deps.txt"
+  ((${#missing[@]} == 0)) && return
+  [[ $(id -u) -ne 0 ]] && sudo=sudo
+  say "installing ${missing[*]}"
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+build() {
+  say "building Release in $BUILD"
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD" -j2 --target gcd gcbench >/dev/null
+}
+
+machine() {
+  echo "machine.cpu $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//; s/ /_/g')"
+  echo "machine.cores $(nproc)"
+  echo "machine.ram_kb $(awk '/MemTotal/ {print $2}' /proc/meminfo)"
+  echo "machine.kernel $(uname -r)"
+  echo "machine.redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')"
+}
+
+# redis-benchmark --csv: "TEST","rps","avg","min","p50","p95","p99","max" (ms).
+# SET is one of its tests; DEL is not, so it runs as a command of its own.
+redis_bench() {
+  local sock=$1 depth=$2 n=$3
+  { redis-benchmark -s "$sock" -t set -d 16 -P "$depth" -c 1 -n "$n" --csv
+    redis-benchmark -s "$sock" -P "$depth" -c 1 -n "$n" --csv del key:__rand_int__
+  } 2>/dev/null |
+    awk -F, -v d="$depth" '$2 !~ /rps/ { for (i = 1; i <= NF; i++) gsub(/"/, "", $i);
+      t = tolower($1) ~ /^del/ ? "del" : tolower($1);
+      print "redis." t ".p" d ".ops_per_s " $2;
+      print "redis." t ".p" d ".lat.p50_ns " $5 * 1e6;
+      print "redis." t ".p" d ".lat.p99_ns " $7 * 1e6 }'
+}
+
+redis_cases() {
+  local dir=$1 n
+  n=$(scaled 200000)
+  redis-server --port 0 --unixsocket "$dir/redis.sock" --save '' --appendonly no \
+    --dir "$dir" --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do [[ -S $dir/redis.sock ]] && break; sleep 0.05; done
+  for _ in $(seq "$REPS"); do
+    redis_bench "$dir/redis.sock" 1 "$n"
+    redis_bench "$dir/redis.sock" 16 "$((n * 4))"
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+main() {
+  install_deps
+  build
+  local gcd=$BUILD/daemon/gcd gb=$BUILD/bench/gcbench n
+  dir=$(mktemp -d /tmp/gcd-bench-XXXXXX)
+  trap 'rm -rf "$dir"' EXIT
+  local out=${BENCH_OUT:-$dir/results.txt}
+  : >"$out"
+  machine >>"$out"
+  n=$(scaled 1000000)
+  for shape in cycles ring random reach frozen; do
+    say "collection: $shape, $n objects"
+    "$gb" "$gcd" collect "$shape" "$n" "$REPS" >>"$out"
+    "$PY" "$ROOT/bench/cpython_gc.py" "$shape" "$n" "$REPS" >>"$out"
+  done
+  say "pause: collecting $n reachable objects under load"
+  "$gb" "$gcd" pause "$n" "$REPS" >>"$out"
+  say "operations: gcd, Redis"
+  for _ in $(seq "$REPS"); do "$gb" "$gcd" ops "$(scaled 50000)" >>"$out"; done
+  redis_cases "$dir" >>"$out"
+  say "multiprocessing.managers"
+  "$PY" "$ROOT/bench/mp_managers.py" "$(scaled 1000)" >>"$out"
+  say "scale: 8 processes"
+  "$gb" "$gcd" scale 8 "$(scaled 20000)" >>"$out"
+  local big=${BENCH_HEAP_N:-$(scaled 10000000)}
+  say "heap: $big objects"
+  "$gb" "$gcd" heap "$big" >>"$out"
+  "$PY" "$ROOT/bench/report.py" "$out"
+}
+
+main "$@"
