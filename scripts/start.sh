@@ -11,5 +11,7 @@ cat <<TXT
 gcd is starting on $sock (Ctrl-C stops it).
 Talk to it from C with libgcclient: gc_connect("$sock", "me", &c),
 or set GCD_SOCKET=$sock for clients started elsewhere.
+Administer it from another shell: build/release/client/gcctl -s $sock stats
+Metrics (unless --metrics-listen says otherwise): http://127.0.0.1:9478/metrics
 TXT
 exec build/release/daemon/gcd "$@"

@@ -131,7 +131,7 @@ static void fill_heap(gc__heap *hp) {
 static int map_both(gc_client *c, int meta_fd, int data_fd, uint64_t meta_size,
                     uint64_t data_size) {
   gc__heap *hp = &c->heap;
-  void *data;
+  void *data = NULL;
   int err;
 
   if (meta_size < GCD_META_HEADER_SIZE)

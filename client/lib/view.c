@@ -81,7 +81,7 @@ static int obj_read(gc_client *c, gc_handle h, obj_view *v) {
 }
 
 GC_EXTERN int gc_get_ref(gc_client *c, gc_handle obj, uint32_t slot, gc_handle *out) {
-  obj_view v;
+  obj_view v = {0};
   int err;
 
   if ((err = gc__begin(c)) != 0 || (err = obj_read(c, obj, &v)) != 0)
@@ -112,7 +112,7 @@ GC_EXTERN void *gc_data(gc_client *c, gc_handle h, uint64_t *nbytes) {
 
 GC_EXTERN int gc_describe(gc_client *c, gc_handle h, uint32_t *type, uint32_t *nslots,
                           uint64_t *nbytes) {
-  obj_view v;
+  obj_view v = {0};
   int err;
 
   if ((err = gc__begin(c)) != 0 || (err = obj_read(c, h, &v)) != 0)
