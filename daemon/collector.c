@@ -379,7 +379,7 @@ static uint64_t reap_zombies(gcd_gc *gc) {
 
 /* A dirty object of U may have gained a referrer the scan did not see: it and
  * everything it reaches in U survive. */
-static uint64_t rescue_dirty(gcd_gc *gc) {
+static uint64_t rescue_dirty(gcd_gc *gc, uint64_t *left) {
   uint32_t us = sentinel(gc, GCD_GC_UNREACH);
   uint64_t rescued = 0;
   for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
@@ -391,21 +391,19 @@ static uint64_t rescue_dirty(gcd_gc *gc) {
     gc->stack[0] = x;
     rescued += 1 + drain(gc, 1);
   }
-  /* Marked members of U go back to the working set. */
+  /* Marked members of U go back to the working set; the rest are tagged
+   * DOOMED ("in U", for free_unreachable) and counted. */
+  *left = 0;
   for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
     nx = gc->next[x];
-    if (marked(gc, x))
+    if (marked(gc, x)) {
       move_to(gc, GCD_GC_WORK, x);
+    } else {
+      set_tag(gc, x, GCD_GC_T_DOOMED);
+      (*left)++;
+    }
   }
   return rescued;
-}
-
-static uint64_t list_length(const gcd_gc *gc, int list) {
-  uint32_t s = sentinel(gc, list);
-  uint64_t n = 0;
-  for (uint32_t x = gc->next[s]; x != s; x = gc->next[x])
-    n++;
-  return n;
 }
 
 /* Survivors join the next generation: a splice and a boundary move. */
@@ -441,9 +439,7 @@ static void save_unreachable(gcd_gc *gc, uint64_t n) {
 static uint64_t free_unreachable(gcd_gc *gc) {
   uint32_t us = sentinel(gc, GCD_GC_UNREACH);
   uint64_t freed = 0;
-  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x])
-    set_tag(gc, x, GCD_GC_T_DOOMED); /* "in U" for the loop below */
-  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x]) {
+  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x]) { /* all DOOMED */
     uint32_t ns;
     _Atomic uint64_t *s = (_Atomic uint64_t *)slots_of(gc, x, &ns);
     for (uint32_t i = 0; i < ns; i++) {
@@ -459,13 +455,15 @@ static uint64_t free_unreachable(gcd_gc *gc) {
         freed += gcd_heap_decref(gc->heap, t);
     }
   }
-  while (gc->next[us] != us) {
-    uint32_t x = gc->next[us];
-    unlink_one(gc, x);
+  /* The whole list goes: walk it and empty it once, without unlinking
+   * each member (freeing an entry calls no collector hook). */
+  for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
+    nx = gc->next[x];
     set_tag(gc, x, GCD_GC_T_NONE);
     gcd_heap_free_entry(gc->heap, x);
     freed++;
   }
+  list_init(gc, GCD_GC_UNREACH);
   return freed;
 }
 
@@ -473,8 +471,8 @@ void gcd_gc_finish(gcd_gc *gc, gcd_gc_result *out) {
   gcd_gc_result r = {.generation = gc->collecting};
   uint64_t examined = gc->count[GCD_GC_WORK];
   uint64_t zombies = reap_zombies(gc);
-  r.rescued = rescue_dirty(gc);
-  uint64_t unreachable = list_length(gc, GCD_GC_UNREACH);
+  uint64_t unreachable;
+  r.rescued = rescue_dirty(gc, &unreachable);
   r.examined = examined;
   r.unreachable = unreachable;
   r.survivors = examined - zombies - unreachable;
