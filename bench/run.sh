@@ -22,6 +22,7 @@ scaled() { "$PY" -c "import sys; print(max(1000, int($1 * float(sys.argv[1]))))"
 
 install_deps() {
   local missing=() sudo=""
+  "$ROOT/scripts/install-deps.sh" # the build's own packages
   while read -r pkg; do
     [[ -z $pkg || $pkg == \#* ]] && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
