@@ -146,6 +146,7 @@ static void respond_metrics(hconn *c, bool send_body) {
   gcd_gcthread_lock(&h->d->gct);
   gcd_metrics_fill(h->d, &h->snap);
   gcd_gcthread_unlock(&h->d->gct);
+  gcd_metrics_fill_process(&h->snap.process);
   if (gcd_metrics_render(&h->snap, &b) != 0)
     respond_text(c, 500, "out of memory rendering the metrics\n");
   else

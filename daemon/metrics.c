@@ -390,7 +390,6 @@ void gcd_metrics_fill(const gcd_daemon *d, gcd_metrics_snapshot *s) {
   fill_ops(d, s);
   memcpy(s->errors, d->err_count, sizeof s->errors);
   gcd_metrics_fill_gc(d, &s->gc);
-  gcd_metrics_fill_process(&s->process);
 }
 
 /* --------------------------------------------------------- /proc/self */

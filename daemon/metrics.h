@@ -10,8 +10,9 @@
  * touch: libuv, protobuf, sockets (httpd.c serves the bytes).
  *
  * Threading: gcd_metrics_fill() on the loop thread with the heap lock held
- * (the collector thread updates the heap's and its own figures under it);
- * the renderer and the buffer on any thread.
+ * (the collector thread updates the heap's and its own figures under it),
+ * gcd_metrics_fill_process() without it; the renderer and the buffer on any
+ * thread.
  */
 #ifndef GCD_METRICS_H
 #define GCD_METRICS_H
@@ -110,8 +111,9 @@ void gcd_metrics_observe(gcd_metrics_histogram *h, double v);
 
 /**
  * Fills s from the daemon: heap, sessions, request, operation and error
- * counters, then the collector (gcd_metrics_fill_gc) and /proc/self
- * (gcd_metrics_fill_process). Loop thread, heap lock held.
+ * counters, then the collector (gcd_metrics_fill_gc). Loop thread, heap lock
+ * held. The process figures are not read here: /proc is I/O, and the
+ * collector must not wait on it for the lock (gcd_metrics_fill_process()).
  */
 void gcd_metrics_fill(const gcd_daemon *d, gcd_metrics_snapshot *s);
 

@@ -224,6 +224,7 @@ static void test_metrics_fill_from_a_daemon(void **state) {
   d.op_count[0] = 1;
   d.requests = 3;
   gcd_metrics_fill(&d, &s);
+  gcd_metrics_fill_process(&s.process);
   text = render(&s);
   assert_sample(text, "gcd_heap_objects", 1);
   assert_sample(text, "gcd_heap_allocations_total", 1);
