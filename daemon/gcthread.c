@@ -55,7 +55,6 @@ static void record_stall(gcd_gcthread *t, uint64_t ns) {
   t->loop_stalls[h][bucket_of(gcd_pause_bucket_ns, ns)]++;
   t->loop_stall_sum_ns[h] += ns;
   t->loop_stall_count[h]++;
-  t->loop_stall_last_ns = ns;
   if (ns > t->loop_stall_max_ns)
     t->loop_stall_max_ns = ns;
 }
@@ -73,10 +72,8 @@ void gcd_gcthread_lock(gcd_gcthread *t) {
 void gcd_gcthread_unlock(gcd_gcthread *t) { pthread_mutex_unlock(&t->lock); }
 
 void gcd_gcthread_poke(gcd_gcthread *t) {
-  if (t->running && !t->gc->active && gcd_gc_due(t->gc) >= 0) {
-    t->due_checked = true;
+  if (t->running && gcd_gc_due(t->gc) >= 0) /* -1 while one runs */
     pthread_cond_signal(&t->wake);
-  }
 }
 
 void gcd_gcthread_submit(gcd_gcthread *t, gcd_gcreq *r) {
@@ -102,27 +99,17 @@ gcd_gcreq *gcd_gcthread_take_done(gcd_gcthread *t) {
 
 /* ---- the collector thread's side ---- */
 
-static void hold_end(gcd_gcthread *t, uint64_t since) {
-  uint64_t ns = now_ns(CLOCK_MONOTONIC) - since;
-  if (ns > t->hold_max_ns)
-    t->hold_max_ns = ns;
-  pthread_mutex_unlock(&t->lock);
-}
-
 /* Lock held on entry and on return; released for the scan. */
 static void collect_locked(gcd_gcthread *t, int gen, gcd_gc_result *out) {
   uint64_t start = now_ns(CLOCK_MONOTONIC);
   t->holder = gen;
   gcd_gc_begin(t->gc, gen);
-  hold_end(t, start);
+  pthread_mutex_unlock(&t->lock);
   gcd_gc_scan(t->gc);
   pthread_mutex_lock(&t->lock);
   t->holder = gen;
-  uint64_t fin = now_ns(CLOCK_MONOTONIC);
   gcd_gc_finish(t->gc, out);
   uint64_t end = now_ns(CLOCK_MONOTONIC);
-  if (end - fin > t->hold_max_ns)
-    t->hold_max_ns = end - fin;
   t->last_collection_ns = end - start;
   t->durations[gen][bucket_of(gcd_duration_bucket_ns, end - start)]++;
   t->duration_sum_ns[gen] += end - start;
@@ -227,7 +214,6 @@ static void *thread_main(void *arg) {
       }
       continue;
     }
-    t->due_checked = false;
     pthread_cond_wait(&t->wake, &t->lock);
   }
   pthread_mutex_unlock(&t->lock);

@@ -73,14 +73,12 @@ typedef struct gcd_gcthread {
   void (*after_collect)(void *ctx); /* collector thread, lock held; may be NULL */
   void *after_ctx;
   bool stop, running;
-  bool due_checked;              /* the loop asked for a policy check */
   int holder;                    /* collector thread, lock held: GCD_HOLDER_* */
   /* Figures, lock held to read or write. Histograms count per bucket (not
    * cumulative); the exporter accumulates. */
-  uint64_t loop_stall_max_ns, loop_stall_last_ns;
+  uint64_t loop_stall_max_ns;
   uint64_t loop_stalls[GCD_HOLDERS][GCD_PAUSE_BUCKETS];
   uint64_t loop_stall_sum_ns[GCD_HOLDERS], loop_stall_count[GCD_HOLDERS];
-  uint64_t hold_max_ns;                    /* longest lock hold by the collector */
   uint64_t durations[GCD_GC_GENERATIONS][GCD_DURATION_BUCKETS];
   uint64_t duration_sum_ns[GCD_GC_GENERATIONS];
   uint64_t last_collection_ns, last_collection_end_unix_ns;
