@@ -407,7 +407,7 @@ static int op_verify(batch *b, const Op *op, Result *r) {
 
 #define LIST_DEFAULT 1000     /* handles a listing returns when no limit is given */
 #define LIST_MAX 100000       /* and at most, whatever the limit */
-#define THRESHOLD_MAX 0x7fffffffu
+_Static_assert(GCD_GC_DEBUG_SAVEALL == GC_DEBUG_SAVEALL, "one save-all flag on the wire");
 
 static uint64_t list_limit(uint64_t asked) {
   return asked == 0 ? LIST_DEFAULT : asked > LIST_MAX ? LIST_MAX : asked;
@@ -517,9 +517,9 @@ static int op_set_threshold(batch *b, const Op *op, Result *r) {
   if (err != 0)
     return err;
   for (int g = 0; g < GCD_GC_GENERATIONS; g++)
-    if (t[g] > THRESHOLD_MAX)
+    if (t[g] > GC_THRESHOLD_MAX)
       return fail(b, r, GC_EINVAL, "threshold %d of %" PRIu64 " is too large: "
-                  "thresholds are 0 to %u", g, t[g], THRESHOLD_MAX);
+                  "thresholds are 0 to %u", g, t[g], GC_THRESHOLD_MAX);
   gcd_gc_set_threshold(&b->d->gc, t);
   return 0;
 }

@@ -382,6 +382,9 @@ GC_EXTERN int gc_verify(gc_client *c);
 /** gc.DEBUG_SAVEALL: unreachable objects are kept on the garbage list. */
 #define GC_DEBUG_SAVEALL 0x20
 
+/** The largest threshold gc_set_threshold() takes (CPython's int). */
+#define GC_THRESHOLD_MAX 0x7fffffffu
+
 /** Generation numbers gc_object_info() reports besides 0, 1 and 2. */
 #define GC_GEN_PERMANENT 3   /**< frozen by gc_freeze() */
 #define GC_GEN_GARBAGE 4     /**< kept on the garbage list (save-all) */

@@ -17,7 +17,6 @@ typedef Gcd__Wire__Op Op;
 typedef Gcd__Wire__Response Response;
 typedef Gcd__Wire__Result Result;
 
-#define THRESHOLD_MAX 0x7fffffffu
 
 /* ------------------------------------------------------------ plumbing */
 
@@ -155,9 +154,9 @@ GC_EXTERN int gc_disable(gc_client *c) {
  * t1 or t2 == 0 collects that generation whenever the younger one is. */
 static int check_thresholds(gc_client *c, const uint64_t t[3]) {
   for (int g = 0; g < 3; g++)
-    if (t[g] > THRESHOLD_MAX)
+    if (t[g] > GC_THRESHOLD_MAX)
       return gc__fail(c, GC_EINVAL, "threshold %d of %llu is too large: thresholds are "
-                      "0 to %u", g, (unsigned long long)t[g], THRESHOLD_MAX);
+                      "0 to %u", g, (unsigned long long)t[g], GC_THRESHOLD_MAX);
   return 0;
 }
 
