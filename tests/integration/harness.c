@@ -237,6 +237,17 @@ void h_verify(const h_daemon *d) {
   assert_int_equal(rc, 0);
 }
 
+gc_client *h_open(h_daemon *d, const char *heap_size, const char *name) {
+  h_daemon_start(d, "--heap-size", heap_size, NULL);
+  return h_connect(d, name);
+}
+
+void h_close(h_daemon *d, gc_client *c) {
+  gc_close(c);
+  h_verify(d);
+  h_daemon_stop(d);
+}
+
 uint64_t h_objects(gc_client *c) {
   gc_heap_info info;
 

@@ -83,6 +83,13 @@ gc_client *h_connect(const h_daemon *d, const char *name);
  * not), disconnects. Every integration test calls it at its end. */
 void h_verify(const h_daemon *d);
 
+/** Starts a daemon with --heap-size heap_size and connects to it as name:
+ *  the fixture most tests start from. */
+gc_client *h_open(h_daemon *d, const char *heap_size, const char *name);
+
+/** The fixture's end: closes c, verifies the heap, stops the daemon. */
+void h_close(h_daemon *d, gc_client *c);
+
 /** The heap's live object count, asserting gc_info() works. */
 uint64_t h_objects(gc_client *c);
 

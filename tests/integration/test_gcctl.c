@@ -28,8 +28,7 @@ typedef struct fixture {
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
 
-  h_daemon_start(&f->d, "--heap-size", "16M", NULL);
-  f->c = h_connect(&f->d, "test_gcctl");
+  f->c = h_open(&f->d, "16M", "test_gcctl");
   assert_ok(gc_disable(f->c), f->c); /* collections only when asked */
   *state = f;
   return 0;
@@ -38,9 +37,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
 
-  gc_close(f->c);
-  h_verify(&f->d);
-  h_daemon_stop(&f->d);
+  h_close(&f->d, f->c);
   free(f);
   return 0;
 }

@@ -15,8 +15,7 @@ typedef struct fixture {
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
 
-  h_daemon_start(&f->d, "--heap-size", "64M", NULL);
-  f->c = h_connect(&f->d, "test_pipeline");
+  f->c = h_open(&f->d, "64M", "test_pipeline");
   *state = f;
   return 0;
 }
@@ -24,9 +23,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
 
-  gc_close(f->c);
-  h_verify(&f->d);
-  h_daemon_stop(&f->d);
+  h_close(&f->d, f->c);
   free(f);
   return 0;
 }
