@@ -43,6 +43,10 @@
 #define GCD_LAYOUT_VERSION 1u
 #define GCD_META_HEADER_SIZE 4096u  /* the header owns the first page */
 
+/* The most slots a heap may have: the collector packs a slot offset and a
+ * count of references from inside its working set into 36 bits. */
+#define GCD_SLOTS_CAP_MAX ((uint64_t)1 << 36)
+
 /* gcd_obj.flags bits. The low byte is the object's state; bits 8.. belong to
  * the collector (generation, dirty, marks) and clients ignore them. */
 #define GCD_OBJ_LIVE 0x1u     /* the entry holds an object */

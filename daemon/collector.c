@@ -81,7 +81,7 @@ static void set_tag(gcd_gc *gc, uint32_t idx, uint32_t tag) {
 /* The list a tag stands for under the current boundaries. Epochs start at
  * 1: tag 0 is an entry never tracked. */
 static int list_of_tag(const gcd_gc *gc, uint32_t tag) {
-  if (tag == 0 || tag == GCD_GC_T_NONE || tag == GCD_GC_T_DOOMED)
+  if (tag == 0 || tag == GCD_GC_T_NONE)
     return -1;
   if (tag == GCD_GC_T_GARBAGE)
     return GCD_GC_GARBAGE;
@@ -104,27 +104,64 @@ static bool in_work(const gcd_gc *gc, uint32_t idx) {
 }
 
 /* ------------------------------------------------------------------------
- * gc_refs and marks share one word per object, so that following an edge
- * touches one cache line of collector state, not two: the mark is bit 62,
- * and gc_refs is stored plus BIAS. gc_refs goes negative when the loop
- * thread adds a reference between the two passes of the scan (the object is
- * dirty then); the bias keeps such a value clear of the mark bit, so it
- * reads as what it is: not marked, not a root.
+ * Scan records (collector.h). gc_refs is stored plus BIAS: it goes negative
+ * when the loop thread adds a reference between the two passes of the scan
+ * (the object is dirty then), and by at most the number of slots, which
+ * GCD_SLOTS_CAP_MAX keeps below BIAS. A count above REFS_CLAMP is stored as
+ * REFS_CLAMP: no more references than that can come from inside the set, so
+ * the object is a root either way.
  * ---------------------------------------------------------------------- */
 
-#define MARKED (INT64_C(1) << 62)
-#define BIAS (INT64_C(1) << 61)
+#define BIAS (UINT64_C(1) << 37)
+#define REFS_MASK ((UINT64_C(1) << 38) - 1)
+#define REFS_CLAMP (BIAS - 1)
+#define TENT (UINT64_C(1) << 38) /* visited by the mark, found unreachable so far */
+#define STAMP_SHIFT 40
+#define NSLOTS_BITS 26
 
-static int64_t gc_refs(const gcd_gc *gc, uint32_t x) {
-  return (gc->refs[x] & ~MARKED) - BIAS;
+_Static_assert(GC_SLOTS_MAX < (UINT64_C(1) << NSLOTS_BITS), "nslots fits in where[]");
+_Static_assert(GCD_SLOTS_CAP_MAX <= (UINT64_C(1) << (64 - NSLOTS_BITS)),
+               "a slot offset fits in where[]");
+_Static_assert(GCD_SLOTS_CAP_MAX < BIAS, "subtracting never borrows from TENT");
+
+static uint64_t word_get(const gcd_gc *gc, uint32_t x) {
+  return atomic_load_explicit(&gc->word[x], memory_order_relaxed);
 }
 
-static bool marked(const gcd_gc *gc, uint32_t x) {
-  return (gc->refs[x] & MARKED) != 0;
+static void word_set(gcd_gc *gc, uint32_t x, uint64_t w) {
+  atomic_store_explicit(&gc->word[x], w, memory_order_relaxed);
 }
 
-static void mark(gcd_gc *gc, uint32_t x) {
-  gc->refs[x] |= MARKED;
+static bool member(const gcd_gc *gc, uint64_t w) {
+  return (uint32_t)(w >> STAMP_SHIFT) == gc->stamp;
+}
+
+static int64_t refs_of(uint64_t w) {
+  return (int64_t)(w & REFS_MASK) - (int64_t)BIAS;
+}
+
+/* A member's word, reachable: gc_refs 1 and no TENT. */
+static uint64_t reached(const gcd_gc *gc) {
+  return ((uint64_t)gc->stamp << STAMP_SHIFT) | (BIAS + 1);
+}
+
+static const _Atomic uint64_t *where_slots(const gcd_gc *gc, uint64_t wh) {
+  return &gc->heap->slots[wh >> NSLOTS_BITS];
+}
+
+static uint32_t where_n(uint64_t wh) {
+  return (uint32_t)(wh & ((UINT64_C(1) << NSLOTS_BITS) - 1));
+}
+
+/* The working-set member a slot points to, or 0. Reads a slot the loop
+ * thread may be writing: atomically. A member's entry is not reused before
+ * finish (zombies), so the index alone, checked against the stamp, says. */
+static uint32_t target(const gcd_gc *gc, const _Atomic uint64_t *slot, uint64_t *w) {
+  uint32_t t = gcd_handle_index(atomic_load_explicit(slot, memory_order_relaxed));
+  if (t == 0 || t >= gc->cap)
+    return 0;
+  *w = word_get(gc, t);
+  return member(gc, *w) ? t : 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -132,18 +169,22 @@ static void mark(gcd_gc *gc, uint32_t x) {
  * ---------------------------------------------------------------------- */
 
 /* Large arrays are malloc'd whole: the pages are touched only as the heap
- * grows, so a table of millions costs nothing until used. */
+ * grows, so a table of millions costs nothing until used. word[] starts
+ * zeroed: stamp 0 is no collection's. */
 static int alloc_arrays(gcd_gc *gc) {
   size_t n = (size_t)gc->cap + GCD_GC_NLISTS;
   gc->prev = malloc(n * sizeof *gc->prev);
   gc->next = malloc(n * sizeof *gc->next);
   gc->tag = calloc(gc->cap, sizeof *gc->tag);
+  gc->word = calloc(gc->cap, sizeof *gc->word);
+  gc->where = malloc(gc->cap * sizeof *gc->where);
+  gc->cand = malloc(2 * gc->cap * sizeof *gc->cand);
   gc->dirty = calloc(gc->cap, sizeof *gc->dirty);
-  gc->refs = malloc(gc->cap * sizeof *gc->refs);
+  gc->touched = malloc(gc->cap * sizeof *gc->touched);
   gc->stack = malloc(gc->cap * sizeof *gc->stack);
   gc->zombies = malloc(gc->cap * sizeof *gc->zombies);
-  if (gc->prev && gc->next && gc->tag && gc->dirty && gc->refs &&
-      gc->stack && gc->zombies)
+  if (gc->prev && gc->next && gc->tag && gc->word && gc->where && gc->cand &&
+      gc->dirty && gc->touched && gc->stack && gc->zombies)
     return 0;
   return GC_ENOMEM;
 }
@@ -172,8 +213,11 @@ void gcd_gc_destroy(gcd_gc *gc) {
   free(gc->prev);
   free(gc->next);
   free((void *)gc->tag);
-  free((void *)gc->dirty);
-  free(gc->refs);
+  free((void *)gc->word);
+  free(gc->where);
+  free(gc->cand);
+  free(gc->dirty);
+  free(gc->touched);
   free(gc->stack);
   free(gc->zombies);
   memset(gc, 0, sizeof *gc);
@@ -183,15 +227,13 @@ void gcd_gc_destroy(gcd_gc *gc) {
  * Hooks (loop thread, lock held).
  * ---------------------------------------------------------------------- */
 
-/* idx's gc_refs word is written here, at allocation, so that its page
- * faults in as the heap grows rather than during the first collection that
- * meets it. No collection reads it meanwhile: idx is not in a working set.
- * (The queue is indexed by position, not by object: it is the collector's
- * alone.) */
+/* idx's scan word is written here, at allocation, so that its page faults
+ * in as the heap grows rather than during the first collection that meets
+ * it; idx is no member of a running collection, whose stamp 0 never is. */
 void gcd_gc_track(gcd_gc *gc, uint32_t idx) {
-  gc->refs[idx] = 0;
+  word_set(gc, idx, 0);
   set_tag(gc, idx, gc->epoch);
-  atomic_store_explicit(&gc->dirty[idx], 0, memory_order_relaxed);
+  gc->dirty[idx] = 0;
   link_tail(gc, 0, idx);
   gc->count[0]++;
   gc->gen_count[0]++;
@@ -217,6 +259,19 @@ bool gcd_gc_untrack(gcd_gc *gc, uint32_t idx) {
  * One collection.
  * ---------------------------------------------------------------------- */
 
+/* A new stamp for a collection. When the 24 bits run out every word is
+ * cleared, so that no entry stamped 2^24 collections ago passes for a
+ * member (and no gc_refs long unused keeps being decremented). */
+static void next_stamp(gcd_gc *gc) {
+  if (gc->stamp < GCD_GC_STAMP_MAX) {
+    gc->stamp++;
+    return;
+  }
+  for (uint64_t i = 0; i < gc->heap->table_hwm; i++)
+    word_set(gc, (uint32_t)i, 0);
+  gc->stamp = 1;
+}
+
 void gcd_gc_begin(gcd_gc *gc, int gen) {
   for (int g = 0; g <= gen; g++)
     splice(gc, g, GCD_GC_WORK);
@@ -226,128 +281,114 @@ void gcd_gc_begin(gcd_gc *gc, int gen) {
     gc->gen_count[g] = 0;
   gc->collecting = gen;
   gc->work_epoch = ++gc->epoch; /* objects allocated from now on are younger */
-  gc->nzombies = 0;
+  next_stamp(gc);
+  gc->nzombies = gc->ntouched = gc->ncand = 0;
   gc->active = true;
 }
 
-/* The index a slot word points to when that object is in the working set,
- * else 0. Reads a slot the loop thread may be writing: atomically. The tag
- * alone decides, without the handle's generation: an entry tagged with an
- * epoch of the working set is a member (or a zombie, whose entry is not
- * reused before finish); a reused entry carries a newer epoch or none. */
-static uint32_t work_target(const gcd_gc *gc, const _Atomic uint64_t *slot) {
-  uint64_t h = atomic_load_explicit(slot, memory_order_relaxed);
-  uint32_t t = gcd_handle_index(h);
-  if (t == 0 || t >= gc->cap || !in_work(gc, t))
-    return 0;
-  return t;
-}
-
-/* The slot words of a working-set member. Its nslots and slots fields were
- * written before the collection began and do not change until it ends. */
-static const _Atomic uint64_t *slots_of(const gcd_gc *gc, uint32_t idx, uint32_t *n) {
-  const gcd_obj *o = gcd_heap_obj(gc->heap, idx);
-  *n = o->nslots;
-  return &gc->heap->slots[o->slots];
-}
-
-/* gc_refs = count for every member of the set. */
+/* Writes each member's scan record from its table entry, gc_refs = count,
+ * and lists the members in cand[]. A member's nslots and slots fields were
+ * written before the collection began and do not change until it ends; its
+ * count may, and the dirty mark covers that. */
 uint64_t gcd_gc_update_refs(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
-  uint64_t n = 0;
-  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x], n++) {
-    gc->refs[x] = BIAS + (int64_t)atomic_load_explicit(
-        &gcd_heap_obj(gc->heap, x)->refcount, memory_order_relaxed);
+  uint64_t n = 0, stamp = (uint64_t)gc->stamp << STAMP_SHIFT;
+  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
+    const gcd_obj *o = gcd_heap_obj(gc->heap, x);
+    uint64_t c = atomic_load_explicit(&o->refcount, memory_order_relaxed);
+    gc->where[x] = (o->slots << NSLOTS_BITS) | o->nslots;
+    word_set(gc, x, stamp | (BIAS + (c < REFS_CLAMP ? c : REFS_CLAMP)));
+    gc->cand[n++] = x;
   }
+  gc->ncand = n;
   return n;
+}
+
+/* The passes below walk cand[] in order, so the objects ahead are known:
+ * their records, slot arrays and targets' words are fetched early, in three
+ * stages, and a pass runs at memory bandwidth rather than one miss after
+ * another. */
+#define AHEAD_WHERE 64
+#define AHEAD_SLOTS 32
+#define AHEAD_TARGETS 16
+#define TARGETS_MAX 4 /* slots of one object whose targets are fetched early */
+
+static void fetch_ahead(const gcd_gc *gc, uint64_t i) {
+  if (i + AHEAD_WHERE < gc->ncand)
+    __builtin_prefetch(&gc->where[gc->cand[i + AHEAD_WHERE]]);
+  if (i + AHEAD_SLOTS < gc->ncand)
+    __builtin_prefetch(where_slots(gc, gc->where[gc->cand[i + AHEAD_SLOTS]]));
+  if (i + AHEAD_TARGETS < gc->ncand) {
+    uint64_t wh = gc->where[gc->cand[i + AHEAD_TARGETS]];
+    const _Atomic uint64_t *s = where_slots(gc, wh);
+    for (uint32_t k = 0, n = where_n(wh); k < n && k < TARGETS_MAX; k++) {
+      uint32_t t = gcd_handle_index(atomic_load_explicit(&s[k], memory_order_relaxed));
+      if (t < gc->cap)
+        __builtin_prefetch((const void *)&gc->word[t], 1);
+    }
+  }
 }
 
 /* Then every reference from inside the set is subtracted. */
 void gcd_gc_subtract_refs(gcd_gc *gc) {
-  uint32_t ws = sentinel(gc, GCD_GC_WORK);
-  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
-    uint32_t ns;
-    const _Atomic uint64_t *s = slots_of(gc, x, &ns);
-    for (uint32_t i = 0; i < ns; i++) {
-      uint32_t t = work_target(gc, &s[i]);
+  for (uint64_t i = 0; i < gc->ncand; i++) {
+    fetch_ahead(gc, i);
+    uint64_t wh = gc->where[gc->cand[i]], w;
+    const _Atomic uint64_t *s = where_slots(gc, wh);
+    for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
+      uint32_t t = target(gc, &s[k], &w);
       if (t != 0)
-        gc->refs[t]--;
+        word_set(gc, t, w - 1);
     }
   }
 }
 
-/* The queue is walked in order, so the objects ahead of the one being
- * traced are known: their table entries, slot arrays and targets' collector
- * words are fetched early, in three stages, and the walk runs at memory
- * bandwidth instead of one cache miss after another. */
-#define AHEAD_ENTRY 16
-#define AHEAD_SLOTS 8
-#define AHEAD_TARGETS 4
-#define TARGETS_MAX 4 /* slots of one object whose targets are fetched early */
-
-static void fetch_ahead(const gcd_gc *gc, uint64_t head, uint64_t top) {
-  if (head + AHEAD_ENTRY < top)
-    __builtin_prefetch(gcd_heap_obj(gc->heap, gc->stack[head + AHEAD_ENTRY]));
-  if (head + AHEAD_SLOTS < top) {
-    const gcd_obj *o = gcd_heap_obj(gc->heap, gc->stack[head + AHEAD_SLOTS]);
-    __builtin_prefetch(&gc->heap->slots[o->slots]);
-  }
-  if (head + AHEAD_TARGETS < top) {
-    uint32_t ns;
-    const _Atomic uint64_t *s = slots_of(gc, gc->stack[head + AHEAD_TARGETS], &ns);
-    for (uint32_t i = 0; i < ns && i < TARGETS_MAX; i++) {
-      uint32_t t = gcd_handle_index(atomic_load_explicit(&s[i], memory_order_relaxed));
-      if (t != 0 && t < gc->cap) {
-        __builtin_prefetch((const void *)&gc->tag[t]);
-        __builtin_prefetch(&gc->refs[t]);
-      }
-    }
+/* x is reachable: so is every member it refers to. One not visited yet gets
+ * gc_refs 1, so that its visit finds it reachable; one visited and found
+ * tentatively unreachable is revived and queued again. */
+static void reach_from(gcd_gc *gc, uint32_t x) {
+  uint64_t wh = gc->where[x], w;
+  const _Atomic uint64_t *s = where_slots(gc, wh);
+  for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
+    uint32_t t = target(gc, &s[k], &w);
+    if (t == 0 || (refs_of(w) > 0 && !(w & TENT)))
+      continue;
+    word_set(gc, t, reached(gc));
+    if (w & TENT)
+      gc->cand[gc->ncand++] = t;
   }
 }
 
-/* Marks everything in the working set reachable from the objects queued in
- * stack[0, top), which are marked already; breadth first. Each object is
- * queued once, so the queue never overflows. Returns the objects marked. */
-static uint64_t drain(gcd_gc *gc, uint64_t top) {
-  uint64_t head = 0, first = top;
-  while (head < top) {
-    fetch_ahead(gc, head, top);
-    uint32_t x = gc->stack[head++], ns;
-    const _Atomic uint64_t *s = slots_of(gc, x, &ns);
-    for (uint32_t i = 0; i < ns; i++) {
-      uint32_t t = work_target(gc, &s[i]);
-      if (t != 0 && !marked(gc, t)) {
-        mark(gc, t);
-        gc->stack[top++] = t;
-      }
-    }
-  }
-  return top - first;
-}
-
-/* Roots of the set are its members referenced from outside (gc_refs > 0):
- * all of them are queued first, then one walk marks what they reach. */
+/* CPython's move_unreachable, over cand[]: one walk in scan order. A member
+ * with gc_refs > 0 is referenced from outside the set or by a member found
+ * reachable before it; one with gc_refs <= 0 is tentatively unreachable
+ * until a reachable member refers to it. Each member is revived at most
+ * once, so cand[] (2 * cap) never overflows. */
 static void mark_reachable(gcd_gc *gc) {
-  uint32_t ws = sentinel(gc, GCD_GC_WORK);
-  uint64_t top = 0;
-  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
-    if (gc_refs(gc, x) > 0) {
-      mark(gc, x);
-      gc->stack[top++] = x;
-    }
+  for (uint64_t i = 0; i < gc->ncand; i++) {
+    fetch_ahead(gc, i);
+    uint32_t x = gc->cand[i];
+    uint64_t w = word_get(gc, x);
+    if (refs_of(w) > 0)
+      reach_from(gc, x);
+    else
+      word_set(gc, x, w | TENT);
   }
-  drain(gc, top);
 }
 
-/* Unmarked members move to the unreachable list. The loop thread never
+/* Members still TENT move to the unreachable list. The loop thread never
  * touches the links of working-set members, so this needs no lock. */
 static void split_unreachable(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
+  uint64_t u = 0;
   for (uint32_t x = gc->next[ws], nx; x != ws; x = nx) {
     nx = gc->next[x];
-    if (!marked(gc, x))
+    if (word_get(gc, x) & TENT) {
       move_to(gc, GCD_GC_UNREACH, x);
+      u++;
+    }
   }
+  gc->count[GCD_GC_UNREACH] = u;
 }
 
 void gcd_gc_mark(gcd_gc *gc) {
@@ -362,13 +403,20 @@ uint64_t gcd_gc_scan(gcd_gc *gc) {
   return n;
 }
 
+static bool in_unreach(const gcd_gc *gc, uint32_t x) {
+  uint64_t w = word_get(gc, x);
+  return member(gc, w) && (w & TENT);
+}
+
 /* Objects freed during the scan: their children are already released; hand
  * their memory back now that nothing reads it. */
 static uint64_t reap_zombies(gcd_gc *gc) {
   for (uint64_t i = 0; i < gc->nzombies; i++) {
     uint32_t z = gc->zombies[i];
+    if (in_unreach(gc, z))
+      gc->count[GCD_GC_UNREACH]--;
     unlink_one(gc, z);
-    mark(gc, z); /* not in U any more */
+    word_set(gc, z, 0); /* in no set any more */
     set_tag(gc, z, GCD_GC_T_NONE);
     gcd_heap_free_entry(gc->heap, z);
   }
@@ -377,32 +425,46 @@ static uint64_t reap_zombies(gcd_gc *gc) {
   return n;
 }
 
-/* A dirty object of U may have gained a referrer the scan did not see: it and
- * everything it reaches in U survive. */
-static uint64_t rescue_dirty(gcd_gc *gc, uint64_t *left) {
-  uint32_t us = sentinel(gc, GCD_GC_UNREACH);
-  uint64_t rescued = 0;
-  for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
-    nx = gc->next[x];
-    if (marked(gc, x) ||
-        atomic_load_explicit(&gc->dirty[x], memory_order_relaxed) != gc->work_epoch)
-      continue;
-    mark(gc, x);
-    gc->stack[0] = x;
-    rescued += 1 + drain(gc, 1);
-  }
-  /* Marked members of U go back to the working set; the rest are tagged
-   * DOOMED ("in U", for free_unreachable) and counted. */
-  *left = 0;
-  for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
-    nx = gc->next[x];
-    if (marked(gc, x)) {
-      move_to(gc, GCD_GC_WORK, x);
-    } else {
-      set_tag(gc, x, GCD_GC_T_DOOMED);
-      (*left)++;
+/* x of U survives: back to the working set, and onto the stack. */
+static void revive(gcd_gc *gc, uint32_t x, uint64_t *top) {
+  word_set(gc, x, reached(gc));
+  move_to(gc, GCD_GC_WORK, x);
+  gc->count[GCD_GC_UNREACH]--;
+  gc->stack[(*top)++] = x;
+}
+
+/* Revives every member of U reachable from the stack. Each object is pushed
+ * once (it leaves U when pushed), so the stack never overflows. */
+static uint64_t revive_reachable(gcd_gc *gc, uint64_t top) {
+  uint64_t n = 0;
+  while (top > 0) {
+    uint64_t wh = gc->where[gc->stack[--top]];
+    const _Atomic uint64_t *s = where_slots(gc, wh);
+    n++;
+    for (uint32_t k = 0, ns = where_n(wh); k < ns; k++) {
+      uint64_t w;
+      uint32_t t = target(gc, &s[k], &w);
+      if (t != 0 && (w & TENT))
+        revive(gc, t, &top);
     }
   }
+  return n;
+}
+
+/* A dirty object of U may have gained a referrer the scan did not see: it and
+ * everything it reaches in U survive. Only the touched entries can be
+ * dirty. */
+static uint64_t rescue_dirty(gcd_gc *gc) {
+  uint64_t rescued = 0;
+  for (uint64_t i = 0; i < gc->ntouched; i++) {
+    uint32_t x = gc->touched[i];
+    uint64_t top = 0;
+    if (!in_unreach(gc, x))
+      continue;
+    revive(gc, x, &top);
+    rescued += revive_reachable(gc, top);
+  }
+  gc->ntouched = 0;
   return rescued;
 }
 
@@ -424,42 +486,46 @@ static void promote(gcd_gc *gc, uint64_t survivors) {
 
 /* Under save-all the garbage list holds a reference on each object, as
  * gc.garbage does, so nothing is freed. */
-static void save_unreachable(gcd_gc *gc, uint64_t n) {
+static void save_unreachable(gcd_gc *gc) {
   uint32_t us = sentinel(gc, GCD_GC_UNREACH);
   for (uint32_t x = gc->next[us]; x != us; x = gc->next[x]) {
     set_tag(gc, x, GCD_GC_T_GARBAGE);
+    word_set(gc, x, 0);
     gcd_heap_incref(gc->heap, x);
   }
-  gc->count[GCD_GC_UNREACH] = n;
   splice(gc, GCD_GC_UNREACH, GCD_GC_GARBAGE);
 }
 
-/* Frees U: references leaving U are released as usual (cascading frees of
- * survivors are ordinary frees now), references inside U just vanish. */
+/* Drops the references leaving U from x's slots (cascading frees of
+ * survivors are ordinary frees now); references inside U just vanish. Lock
+ * held: nobody else writes slots now, so a load and a store do (no locked
+ * exchange); a slot holds a live object's handle (I4), so its index is
+ * enough. */
+static uint64_t release_outside(gcd_gc *gc, uint32_t x) {
+  uint64_t wh = gc->where[x], freed = 0;
+  _Atomic uint64_t *s = (_Atomic uint64_t *)where_slots(gc, wh);
+  for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
+    uint64_t h = atomic_load_explicit(&s[k], memory_order_relaxed);
+    if (h == 0)
+      continue;
+    atomic_store_explicit(&s[k], 0, memory_order_relaxed);
+    if (!in_unreach(gc, gcd_handle_index(h)))
+      freed += gcd_heap_decref(gc->heap, gcd_handle_index(h));
+  }
+  return freed;
+}
+
+/* Frees U. The whole list goes: it is walked and emptied once, without
+ * unlinking each member (freeing an entry calls no collector hook). */
 static uint64_t free_unreachable(gcd_gc *gc) {
   uint32_t us = sentinel(gc, GCD_GC_UNREACH);
   uint64_t freed = 0;
-  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x]) { /* all DOOMED */
-    uint32_t ns;
-    _Atomic uint64_t *s = (_Atomic uint64_t *)slots_of(gc, x, &ns);
-    for (uint32_t i = 0; i < ns; i++) {
-      /* Lock held: nobody else writes slots now, so a load and a store do
-       * (no locked exchange); a slot holds a live object's handle (I4), so
-       * its index is enough; most targets are in U, which only the tag says. */
-      uint64_t h = atomic_load_explicit(&s[i], memory_order_relaxed);
-      uint32_t t = gcd_handle_index(h);
-      if (h == 0)
-        continue;
-      atomic_store_explicit(&s[i], 0, memory_order_relaxed);
-      if (tag_of(gc, t) != GCD_GC_T_DOOMED)
-        freed += gcd_heap_decref(gc->heap, t);
-    }
-  }
-  /* The whole list goes: walk it and empty it once, without unlinking
-   * each member (freeing an entry calls no collector hook). */
+  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x])
+    freed += release_outside(gc, x);
   for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
     nx = gc->next[x];
     set_tag(gc, x, GCD_GC_T_NONE);
+    word_set(gc, x, 0);
     gcd_heap_free_entry(gc->heap, x);
     freed++;
   }
@@ -471,8 +537,8 @@ void gcd_gc_finish(gcd_gc *gc, gcd_gc_result *out) {
   gcd_gc_result r = {.generation = gc->collecting};
   uint64_t examined = gc->count[GCD_GC_WORK];
   uint64_t zombies = reap_zombies(gc);
-  uint64_t unreachable;
-  r.rescued = rescue_dirty(gc, &unreachable);
+  r.rescued = rescue_dirty(gc);
+  uint64_t unreachable = gc->count[GCD_GC_UNREACH];
   r.examined = examined;
   r.unreachable = unreachable;
   r.survivors = examined - zombies - unreachable;
@@ -482,7 +548,7 @@ void gcd_gc_finish(gcd_gc *gc, gcd_gc_result *out) {
   st->collections++;
   st->collected += unreachable;
   if (gc->debug & GCD_GC_DEBUG_SAVEALL) {
-    save_unreachable(gc, unreachable);
+    save_unreachable(gc);
     st->uncollectable += unreachable;
   } else {
     r.freed = free_unreachable(gc);

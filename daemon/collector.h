@@ -6,21 +6,25 @@
  * takes generations 0..g as its working set W and:
  *
  *   begin     (lock held)  splice 0..g into W; new objects go to a fresh gen 0
- *   update    (no lock)    gc_refs(x) = refcount(x) for x in W
+ *   update    (no lock)    gc_refs(x) = refcount(x) for x in W, and each
+ *                          member's scan record (word, where) written
  *   subtract  (no lock)    gc_refs(t) -= 1 for every slot x -> t inside W
- *   mark      (no lock)    x with gc_refs > 0 is reachable from outside W,
- *                          and so is everything it reaches in W; the rest is
- *                          the unreachable set U
+ *   mark      (no lock)    one walk in scan order, as CPython's
+ *                          move_unreachable: x with gc_refs > 0 is reachable
+ *                          from outside W, or from a member found reachable
+ *                          before it; a member a reachable one refers to after
+ *                          its own visit is revived and walked again. What is
+ *                          left tentatively unreachable is the set U
  *   finish    (lock held)  rescue from U every dirty object and all it reaches
  *                          in U; free what remains (or keep it as garbage
  *                          under save-all); promote the survivors
  *
  * Concurrency: the loop thread mutates the heap only while it holds the heap
  * lock; the scan steps run without it. While a collection is active, every
- * object whose count or slots the loop thread changes is marked dirty
- * (gcd_gc_touch), and an object of W whose count drops to zero is released
- * as usual but its memory is handed back only at finish (gcd_gc_untrack
- * returns 1), so the scan never reads reused memory. Why this is sound is in
+ * object whose count or slots the loop thread changes is marked dirty and
+ * listed once (gcd_gc_touch), and an object of W whose count drops to zero
+ * is released as usual but its memory is handed back only at finish
+ * (gcd_gc_untrack returns 1), so the scan never reads reused memory. Why this is sound is in
  * docs/architecture.md.
  *
  * Nothing here knows about threads, clocks or libuv: the caller supplies the
@@ -46,6 +50,8 @@ enum {
   GCD_GC_UNREACH = 6,   /* tentatively unreachable, during a collection */
   GCD_GC_NLISTS = 7
 };
+
+#define GCD_GC_STAMP_MAX ((1u << 24) - 1) /* stamps run 1..this, then wrap */
 
 #define GCD_GC_DEBUG_SAVEALL 0x20 /* as CPython's gc.DEBUG_SAVEALL */
 
@@ -83,17 +89,34 @@ typedef struct gcd_gc_result {
  */
 #define GCD_GC_T_NONE 0xfffffffeu    /* untracked */
 #define GCD_GC_T_GARBAGE 0xffffffffu /* on the garbage list */
-#define GCD_GC_T_DOOMED 0xfffffffdu  /* being freed as unreachable */
 
 typedef struct gcd_gc {
   gcd_heap *heap;
   uint64_t cap;                  /* heap table entries */
   uint32_t *prev, *next;         /* list links; sentinels at cap + list */
   _Atomic uint32_t *tag;         /* epoch tags, see above */
-  _Atomic uint32_t *dirty;       /* epoch of the collection that saw a change */
-  int64_t *refs;                 /* gc_refs and the reachable mark (bit 62),
-                                    collector thread only */
-  uint32_t *stack;               /* mark stack, collector thread only */
+  /* The scan record of each entry, in two dense arrays so that a pass over
+   * the working set reads 16 bytes an object and never the shared table:
+   *   word[x]  stamp (bits 40..63) | TENT (bit 38) | gc_refs + BIAS (0..37)
+   *   where[x] slot offset << 26 | nslots, copied from the table entry
+   * A word whose stamp is the active collection's marks a member of the
+   * working set; every other entry carries an older stamp (or 0, written
+   * when it is tracked), so membership costs one load. Written by the
+   * collector thread; the loop thread only zeroes the word of an entry it
+   * tracks, never a member's, hence relaxed atomics. */
+  _Atomic uint64_t *word;
+  uint64_t *where;
+  uint32_t *cand;                /* the working set in scan order, then the
+                                    members revived by the mark; 2 * cap */
+  uint64_t ncand;
+  uint32_t stamp;                /* of the active or last collection */
+  /* Loop thread (or lock held): the epoch of the collection that saw the
+   * entry change, and the entries that changed during the active one, each
+   * once, so the rescue at finish visits only those. */
+  uint32_t *dirty;
+  uint32_t *touched;
+  uint64_t ntouched;
+  uint32_t *stack;               /* rescue stack, lock held */
   uint32_t *zombies;             /* freed during the collection, memory kept */
   uint64_t nzombies;
   uint64_t count[GCD_GC_NLISTS]; /* objects on each list */
@@ -130,10 +153,13 @@ void gcd_gc_track(gcd_gc *gc, uint32_t idx);
  *  gcd_gc_finish() hands back. */
 bool gcd_gc_untrack(gcd_gc *gc, uint32_t idx);
 
-/** The count or the slots of idx are about to change. */
+/** The count or the slots of idx are about to change. Each entry is listed
+ *  once per collection, so touched[] (cap long) never overflows. */
 static inline void gcd_gc_touch(gcd_gc *gc, uint32_t idx) {
-  if (gc->active)
-    atomic_store_explicit(&gc->dirty[idx], gc->work_epoch, memory_order_relaxed);
+  if (gc->active && gc->dirty[idx] != gc->work_epoch) {
+    gc->dirty[idx] = gc->work_epoch;
+    gc->touched[gc->ntouched++] = idx;
+  }
 }
 
 /* ---- steps of one collection ---- */

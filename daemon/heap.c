@@ -91,7 +91,9 @@ static int layout_plan(const gcd_heap_config *cfg, gcd_meta_header *m) {
     objs = cfg->max_objects == 0 ? MAX_OBJECTS : 0;
   if (slots == 0)
     slots = cfg->data_size / 32 < 4096 ? 4096 : cfg->data_size / 32;
-  if (objs == 0 || slots > (UINT64_MAX >> 5))
+  if (slots > GCD_SLOTS_CAP_MAX)
+    slots = cfg->slots_cap == 0 ? GCD_SLOTS_CAP_MAX : 0;
+  if (objs == 0 || slots == 0)
     return GC_EINVAL;
   *m = (gcd_meta_header){.layout_version = GCD_LAYOUT_VERSION,
                          .header_size = sizeof *m, .obj_size = sizeof(gcd_obj)};

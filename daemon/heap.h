@@ -21,7 +21,8 @@
 typedef struct gcd_heap_config {
   uint64_t data_size;   /* payload capacity in bytes (--heap-size) */
   uint64_t max_objects; /* 0: data_size / 64, clamped to [1024, 2^31] */
-  uint64_t slots_cap;   /* 0: data_size / 32 slots, at least 4096 */
+  uint64_t slots_cap;   /* 0: data_size / 32 slots, at least 4096, at most
+                           GCD_SLOTS_CAP_MAX; more is GC_EINVAL */
 } gcd_heap_config;
 
 typedef struct gcd_heap_stats {

@@ -149,6 +149,90 @@ static void test_collector_ring_freed(void **state) {
   free(h);
 }
 
+/* The mark walks the set once, in allocation order: c and a come before b,
+ * the only one held from outside, so both are first found unreachable and
+ * must be revived when b is reached (CPython's move_unreachable). */
+static void test_collector_back_edges_revive_what_they_reach(void **state) {
+  fixture *f = *state;
+  uint64_t c = obj(f, 1), a = obj(f, 1), b = obj(f, 1);
+  link(f, a, 0, c);
+  link(f, b, 0, a);
+  drop(f, c);
+  drop(f, a);
+  gcd_gc_result r = collect(f, 2);
+  assert_int_equal(r.unreachable, 0);
+  assert_int_equal(live(f), 3);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, b)] = 1;
+  verify(f, ext);
+}
+
+/* A chain pointing backwards: every object but the last is revived. */
+static void test_collector_long_backward_chain_survives(void **state) {
+  fixture *f = *state;
+  enum { N = 5000 };
+  uint64_t *h = malloc(N * sizeof *h);
+  for (int i = 0; i < N; i++)
+    h[i] = obj(f, 1);
+  for (int i = 1; i < N; i++)
+    link(f, h[i], 0, h[i - 1]);
+  link(f, h[0], 0, h[N - 1]); /* and a cycle through all of them */
+  for (int i = 0; i < N - 1; i++)
+    drop(f, h[i]);
+  assert_int_equal(collect(f, 2).unreachable, 0);
+  assert_int_equal(live(f), N);
+  drop(f, h[N - 1]);
+  assert_int_equal(collect(f, 2).unreachable, N);
+  assert_int_equal(live(f), 0);
+  verify(f, NULL);
+  free(h);
+}
+
+/* A count far beyond what slots could explain is a root, not an overflow
+ * into the mark bits. */
+static void test_collector_huge_count_is_a_root(void **state) {
+  fixture *f = *state;
+  uint64_t a, b;
+  dropped_pair(f, &a, &b);
+  _Atomic uint64_t *rc = &f->heap.table[ix(f, a)].refcount;
+  atomic_fetch_add(rc, UINT64_C(1) << 40);
+  assert_int_equal(collect(f, 2).unreachable, 0);
+  assert_int_equal(live(f), 2);
+  atomic_fetch_sub(rc, UINT64_C(1) << 40);
+  assert_int_equal(collect(f, 2).unreachable, 2);
+  assert_int_equal(live(f), 0);
+}
+
+/* When the stamps wrap, no entry keeps an old stamp that the new ones will
+ * repeat: r, frozen after a collection stamped it 1, must not pass for a
+ * member of the collection stamped 1 again. */
+static void test_collector_stamp_wrap_forgets_old_members(void **state) {
+  fixture *f = *state;
+  uint64_t r = obj(f, 1);
+  collect(f, 2);
+  assert_int_equal(f->gc.stamp, 1);
+  gcd_gc_freeze(&f->gc);
+  f->gc.stamp = GCD_GC_STAMP_MAX;
+  uint64_t a = obj(f, 2), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  link(f, a, 1, r);
+  drop(f, a);
+  drop(f, b);
+  gcd_gc_begin(&f->gc, 2);
+  assert_int_equal(f->gc.stamp, 1);
+  uint64_t w = atomic_load(&f->gc.word[ix(f, r)]);
+  assert_int_not_equal((uint32_t)(w >> 40), 1);
+  gcd_gc_scan(&f->gc);
+  gcd_gc_result res;
+  gcd_gc_finish(&f->gc, &res);
+  assert_int_equal(res.unreachable, 2);
+  assert_int_equal(live(f), 1);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, r)] = 1;
+  verify(f, ext);
+}
+
 static void test_collector_cycle_held_by_retain_survives(void **state) {
   fixture *f = *state;
   uint64_t a = obj(f, 1), b = obj(f, 1);
@@ -499,6 +583,10 @@ int main(void) {
       T(test_collector_two_object_cycle_freed),
       T(test_collector_self_reference_freed),
       T(test_collector_ring_freed),
+      T(test_collector_back_edges_revive_what_they_reach),
+      T(test_collector_long_backward_chain_survives),
+      T(test_collector_huge_count_is_a_root),
+      T(test_collector_stamp_wrap_forgets_old_members),
       T(test_collector_cycle_held_by_retain_survives),
       T(test_collector_cycle_reachable_from_cycle_root_survives),
       T(test_collector_cycle_reachable_only_from_garbage_freed),

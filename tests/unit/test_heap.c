@@ -136,6 +136,8 @@ static void test_heap_init_rejects_zero_data_size(void **state) {
   assert_int_equal(gcd_heap_init(&h, &cfg), GC_EINVAL);
   cfg = (gcd_heap_config){MiB, (1ull << 31) + 1, 0};
   assert_int_equal(gcd_heap_init(&h, &cfg), GC_EINVAL);
+  cfg = (gcd_heap_config){MiB, 0, GCD_SLOTS_CAP_MAX + 1};
+  assert_int_equal(gcd_heap_init(&h, &cfg), GC_EINVAL);
 }
 
 /* ------------------------------------------------------------ allocation */
