@@ -22,6 +22,12 @@
  * freed and allocated again does not reserve and release the region each
  * time; spares are given back when the pool runs dry.
  *
+ * A region that falls empty goes back to the pool still backed ("unpurged",
+ * a bit in unpurgedmap): giving memory back is a system call per region,
+ * which a collection freeing a million objects must not make while it holds
+ * the heap lock. gcd_arena_purge() releases them a few at a time, from a
+ * timer; a region taken from the pool before that needs no new reservation.
+ *
  * Threading: loop thread only.
  */
 #include "arena.h"
@@ -56,6 +62,7 @@ struct gcd_arena_region {
 struct gcd_arena_class {
   uint32_t head;  /* first region with a free block, NIL if none */
   uint32_t spare; /* the class's one empty region, NIL if none */
+  uint64_t inv;   /* ceil(2^32 / class size): block numbers without a division */
 };
 
 /* ---------------------------------------------------------------- classes */
@@ -118,6 +125,10 @@ static int pool_has(const gcd_arena *a, uint64_t r) {
   return (a->freemap[r / 64] >> (r % 64)) & 1;
 }
 
+static int unpurged(const gcd_arena *a, uint64_t r) {
+  return (a->unpurgedmap[r / 64] >> (r % 64)) & 1;
+}
+
 static void pool_put(gcd_arena *a, uint64_t r) {
   a->freemap[r / 64] |= (uint64_t)1 << (r % 64);
   if (r / 64 < a->free_hint)
@@ -125,8 +136,23 @@ static void pool_put(gcd_arena *a, uint64_t r) {
   a->regions[r].state = REGION_FREE;
 }
 
-static void pool_take(gcd_arena *a, uint64_t r) {
+/* An emptied region joins the pool with its backing kept, to be released by
+ * gcd_arena_purge(). */
+static void pool_put_backed(gcd_arena *a, uint64_t r) {
+  pool_put(a, r);
+  a->unpurgedmap[r / 64] |= (uint64_t)1 << (r % 64);
+  if (r / 64 < a->purge_hint)
+    a->purge_hint = r / 64;
+  a->unpurged++;
+}
+
+/* Takes r from the pool; 1 if it was still backed (nothing to reserve). */
+static int pool_take(gcd_arena *a, uint64_t r) {
+  int backed = unpurged(a, r);
   a->freemap[r / 64] &= ~((uint64_t)1 << (r % 64));
+  a->unpurgedmap[r / 64] &= ~((uint64_t)1 << (r % 64));
+  a->unpurged -= (uint64_t)backed;
+  return backed;
 }
 
 /* The lowest unassigned region, or NIL. Low regions first keeps small
@@ -183,7 +209,8 @@ static int region_open(gcd_arena *a, uint32_t r, unsigned c) {
   g->bitmap = calloc((nblocks + 63) / 64, sizeof(uint64_t));
   if (g->bitmap == NULL)
     return GC_ENOMEM;
-  err = a->ops.reserve(a->ops.ctx, region_start(a, r), region_len(a, r));
+  err = unpurged(a, r) ? 0
+                       : a->ops.reserve(a->ops.ctx, region_start(a, r), region_len(a, r));
   if (err != 0) {
     free(g->bitmap);
     g->bitmap = NULL;
@@ -198,7 +225,8 @@ static int region_open(gcd_arena *a, uint32_t r, unsigned c) {
   return 0;
 }
 
-/* Gives an empty SMALL region back to the pool and its memory to the system. */
+/* Gives an empty SMALL region back to the pool; its memory goes back to the
+ * system at the next purge. */
 static void region_close(gcd_arena *a, uint32_t r) {
   gcd_arena_region *g = &a->regions[r];
   gcd_arena_class *k = &a->classes[g->cls];
@@ -209,8 +237,7 @@ static void region_close(gcd_arena *a, uint32_t r) {
     k->spare = NIL;
   free(g->bitmap);
   g->bitmap = NULL;
-  a->ops.release(a->ops.ctx, region_start(a, r), region_len(a, r));
-  pool_put(a, r);
+  pool_put_backed(a, r);
 }
 
 /* Closes every class's spare: called when the pool runs dry, so that an
@@ -278,12 +305,11 @@ static int small_alloc(gcd_arena *a, unsigned c, uint64_t *off) {
   return 0;
 }
 
-/* A region that falls empty becomes its class's spare, or goes back to the
- * pool if the class already has one. */
-static void small_free(gcd_arena *a, uint64_t off, unsigned c) {
-  uint32_t r = (uint32_t)region_of(a, off);
+/* Block i of region r, of class c, goes back. A region that falls empty
+ * becomes its class's spare, or goes back to the pool if the class already
+ * has one. */
+static void small_free(gcd_arena *a, uint32_t r, uint64_t i, unsigned c) {
   gcd_arena_region *g = &a->regions[r];
-  uint64_t i = (off - region_start(a, r)) / class_size(c);
 
   g->bitmap[i / 64] &= ~((uint64_t)1 << (i % 64));
   if (i / 64 < g->hint)
@@ -336,6 +362,7 @@ static int run_alloc(gcd_arena *a, uint64_t n, uint64_t *off) {
     s = find_run(a, k, n);
   if (s == NIL)
     return GC_ENOMEM;
+  /* Reserving backed pages again is harmless (fallocate keeps them). */
   err = a->ops.reserve(a->ops.ctx, region_start(a, s), n);
   if (err != 0)
     return err;
@@ -387,12 +414,16 @@ int gcd_arena_init(gcd_arena *a, uint64_t base, uint64_t size,
   a->regions = calloc(n, sizeof *a->regions);
   a->classes = malloc(NCLASSES * sizeof *a->classes);
   a->freemap = calloc((n + 63) / 64, sizeof(uint64_t));
-  if (a->regions == NULL || a->classes == NULL || a->freemap == NULL) {
+  a->unpurgedmap = calloc((n + 63) / 64, sizeof(uint64_t));
+  if (a->regions == NULL || a->classes == NULL || a->freemap == NULL ||
+      a->unpurgedmap == NULL) {
     gcd_arena_destroy(a);
     return GC_ENOMEM;
   }
   for (unsigned c = 0; c < NCLASSES; c++)
-    a->classes[c] = (gcd_arena_class){.head = NIL, .spare = NIL};
+    a->classes[c] = (gcd_arena_class){
+        .head = NIL, .spare = NIL,
+        .inv = (((uint64_t)1 << 32) + class_size(c) - 1) / class_size(c)};
   for (uint64_t r = 0; r < n; r++)
     pool_put(a, r);
   return 0;
@@ -406,9 +437,11 @@ void gcd_arena_destroy(gcd_arena *a) {
   free(a->regions);
   free(a->classes);
   free(a->freemap);
+  free(a->unpurgedmap);
   a->regions = NULL;
   a->classes = NULL;
   a->freemap = NULL;
+  a->unpurgedmap = NULL;
 }
 
 /* Loop thread. Small requests: O(1) amortised (class list head, bitmap word
@@ -423,45 +456,94 @@ int gcd_arena_alloc(gcd_arena *a, uint64_t n, uint64_t *off) {
   return run_alloc(a, n, off);
 }
 
-/* Loop thread. Freeing what is not handed out is a bug of the daemon, never
- * of a client (clients cannot name arena blocks): assert, and in a release
- * build leave the arena untouched rather than corrupt it. */
+/* Block number of offset rel (< R) in a region of class c. Exact: with
+ * inv = ceil(2^32 / size), the error rel * (inv * size - 2^32) / 2^32 stays
+ * below 1 / size for every rel < 2^16 and size <= 2^14. */
+static uint64_t block_of(const gcd_arena *a, uint64_t rel, unsigned c) {
+  return (rel * a->classes[c].inv) >> 32;
+}
+
+_Static_assert(R <= ((uint64_t)1 << 16) && SMALL_MAX <= ((uint64_t)1 << 14),
+               "block_of is exact for these sizes");
+
+/* Whether [off, n) is block *i of SMALL region *r of n's class, its bit
+ * set, and not the pinned block; off lies inside the range. */
+static int small_block(const gcd_arena *a, uint64_t off, uint64_t n,
+                       uint32_t *r, uint64_t *i) {
+  unsigned c = class_of(n);
+  uint64_t rel = (off - a->base) & (R - 1);
+  const gcd_arena_region *g;
+
+  *r = (uint32_t)region_of(a, off);
+  *i = block_of(a, rel, c);
+  g = &a->regions[*r];
+  if (g->state != REGION_SMALL || g->cls != c || *i * class_size(c) != rel)
+    return 0;
+  if (*i >= g->nblocks || (g->pinned && *i == 0))
+    return 0;
+  return (g->bitmap[*i / 64] >> (*i % 64)) & 1;
+}
+
+static int in_range(const gcd_arena *a, uint64_t off, uint64_t n) {
+  return n != 0 && off >= a->base && off - a->base < a->size;
+}
+
+/* Loop thread, or the collector with the heap lock. Freeing what is not
+ * handed out is a bug of the daemon, never of a client (clients cannot name
+ * arena blocks): assert, and in a release build leave the arena untouched
+ * rather than corrupt it. */
 void gcd_arena_free(gcd_arena *a, uint64_t off, uint64_t n) {
-  if (!gcd_arena_owns(a, off, n)) {
+  uint32_t r;
+  uint64_t i;
+
+  if (n <= SMALL_MAX && in_range(a, off, n) && small_block(a, off, n, &r, &i)) {
+    small_free(a, r, i, class_of(n));
+    return;
+  }
+  if (n <= SMALL_MAX || !gcd_arena_owns(a, off, n)) {
     assert(!"gcd_arena_free: block not handed out");
     return;
   }
-  if (n <= SMALL_MAX)
-    small_free(a, off, class_of(n));
-  else
-    run_free(a, off, n);
-}
-
-/* [off, n) is block i of a SMALL region of n's class, its bit set, and not
- * the pinned block. */
-static int owns_small(const gcd_arena *a, uint64_t off, uint64_t n) {
-  const gcd_arena_region *g = &a->regions[region_of(a, off)];
-  uint64_t bs = class_size(class_of(n));
-  uint64_t rel = (off - a->base) % R, i = rel / bs;
-
-  if (g->state != REGION_SMALL || g->cls != class_of(n) || rel % bs != 0)
-    return 0;
-  if (i >= g->nblocks || (g->pinned && i == 0))
-    return 0;
-  return (g->bitmap[i / 64] >> (i % 64)) & 1;
+  run_free(a, off, n);
 }
 
 /* Any caller that holds the arena still (loop thread, or the verifier). */
 int gcd_arena_owns(const gcd_arena *a, uint64_t off, uint64_t n) {
   const gcd_arena_region *g;
+  uint32_t r;
+  uint64_t i;
 
-  if (n == 0 || off < a->base || off - a->base >= a->size)
+  if (!in_range(a, off, n))
     return 0;
   if (n <= SMALL_MAX)
-    return owns_small(a, off, n);
+    return small_block(a, off, n, &r, &i);
   g = &a->regions[region_of(a, off)];
   return g->state == REGION_RUN && (off - a->base) % R == 0 &&
          g->run == run_regions(n);
+}
+
+/* Loop thread (or the heap lock held). Releases the backing of up to max
+ * emptied regions, lowest first; returns how many. */
+uint64_t gcd_arena_purge(gcd_arena *a, uint64_t max) {
+  uint64_t words = (a->nregions + 63) / 64, done = 0;
+
+  for (; done < max && a->purge_hint < words; a->purge_hint++) {
+    uint64_t *w = &a->unpurgedmap[a->purge_hint];
+    while (*w != 0 && done < max) {
+      uint64_t r = a->purge_hint * 64 + (uint64_t)__builtin_ctzll(*w);
+      *w &= *w - 1;
+      a->ops.release(a->ops.ctx, region_start(a, r), region_len(a, r));
+      a->unpurged--;
+      done++;
+    }
+    if (*w != 0)
+      break;
+  }
+  return done;
+}
+
+uint64_t gcd_arena_unpurged_units(const gcd_arena *a) {
+  return a->unpurged * R;
 }
 
 /* --------------------------------------------------------------- verifier */
@@ -521,6 +603,8 @@ static int verify_region(const gcd_arena *a, uint64_t r, uint64_t *next,
   if (pool_has(a, r) != (g->state == REGION_FREE))
     return FAIL("arena region %" PRIu64 ": pool bit disagrees with state %u", r,
                 g->state);
+  if (unpurged(a, r) && g->state != REGION_FREE)
+    return FAIL("arena region %" PRIu64 ": in use but marked unpurged", r);
   if (g->state == REGION_SMALL) {
     *units = (uint64_t)(g->used - g->pinned) * class_size(g->cls);
     return verify_small(a, r, msg, len);
@@ -561,7 +645,7 @@ static int verify_class(const gcd_arena *a, unsigned c, uint64_t *count,
 
 /* Loop thread (or with the loop stopped). */
 int gcd_arena_verify(const gcd_arena *a, char *msg, size_t len) {
-  uint64_t units = 0, listed = 0, count, u;
+  uint64_t units = 0, listed = 0, count, u, backed = 0;
   int err;
 
   for (uint64_t r = 0, next; r < a->nregions; r = next) {
@@ -573,6 +657,11 @@ int gcd_arena_verify(const gcd_arena *a, char *msg, size_t len) {
   if (units != a->used)
     return FAIL("arena: regions hold %" PRIu64 " units, used says %" PRIu64,
                 units, a->used);
+  for (uint64_t r = 0; r < a->nregions; r++)
+    backed += (uint64_t)unpurged(a, r);
+  if (backed != a->unpurged)
+    return FAIL("arena: %" PRIu64 " regions unpurged, counted %" PRIu64, backed,
+                a->unpurged);
   for (unsigned c = 0; c < NCLASSES; c++) {
     if ((err = verify_class(a, c, &count, msg, len)) != 0)
       return err;

@@ -7,12 +7,14 @@
  * region serves one size class (a bitmap marks its used blocks), and a request
  * larger than a quarter region takes a run of whole regions. A region's backing
  * is reserved (reserve callback) before any block of it is handed out; a run
- * or a small-class region that falls empty is released (release callback).
+ * that is freed is released at once (release callback), a small-class region
+ * that falls empty at the next gcd_arena_purge().
  *
  * Units: the arena counts in units (bytes for payloads, slots for slot arrays);
  * the callbacks receive unit offsets and lengths and scale them themselves.
  *
- * Threading: loop thread only.
+ * Threading: the loop thread, or the collector thread while it holds the
+ * heap lock (finish frees what a collection found).
  */
 #ifndef GCD_ARENA_H
 #define GCD_ARENA_H
@@ -41,6 +43,9 @@ typedef struct gcd_arena {
   gcd_arena_class *classes; /* private per-class lists */
   uint64_t *freemap;       /* private: bit r set = region r is unassigned */
   uint64_t free_hint;      /* private: no unassigned region below word free_hint */
+  uint64_t *unpurgedmap;   /* private: bit r set = region r unassigned, still backed */
+  uint64_t unpurged;       /* private: bits set in unpurgedmap */
+  uint64_t purge_hint;     /* private: no unpurged region below word purge_hint */
 } gcd_arena;
 
 /** Sets up an arena over [base, base+size) units. 0 or GC_ENOMEM (private
@@ -64,6 +69,13 @@ uint64_t gcd_arena_block_size(const gcd_arena *a, uint64_t n);
 
 /** 1 if [off, n) is exactly one block handed out for a request of n, else 0. */
 int gcd_arena_owns(const gcd_arena *a, uint64_t off, uint64_t n);
+
+/** Gives the backing of up to max emptied regions back to the system (one
+ *  release call each); returns how many. */
+uint64_t gcd_arena_purge(gcd_arena *a, uint64_t max);
+
+/** Units in emptied regions whose backing is not given back yet. */
+uint64_t gcd_arena_unpurged_units(const gcd_arena *a);
 
 /** Checks internal consistency (bitmaps against counts, lists against states). 0 or GC_ECORRUPT with msg. */
 int gcd_arena_verify(const gcd_arena *a, char *msg, size_t len);

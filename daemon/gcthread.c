@@ -69,6 +69,10 @@ void gcd_gcthread_lock(gcd_gcthread *t) {
   record_stall(t, now_ns(CLOCK_MONOTONIC) - t0);
 }
 
+bool gcd_gcthread_trylock(gcd_gcthread *t) {
+  return pthread_mutex_trylock(&t->lock) == 0;
+}
+
 void gcd_gcthread_unlock(gcd_gcthread *t) { pthread_mutex_unlock(&t->lock); }
 
 void gcd_gcthread_poke(gcd_gcthread *t) {

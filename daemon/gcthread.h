@@ -107,6 +107,10 @@ void gcd_gcthread_destroy(gcd_gcthread *t);
 /** Loop thread: takes the heap lock, measuring how long it had to wait. */
 void gcd_gcthread_lock(gcd_gcthread *t);
 
+/** Loop thread: takes the heap lock if nobody holds it; true if taken.
+ *  For work that can wait for a later turn (trimming). */
+bool gcd_gcthread_trylock(gcd_gcthread *t);
+
 /** Loop thread: releases the heap lock. */
 void gcd_gcthread_unlock(gcd_gcthread *t);
 

@@ -541,7 +541,14 @@ void gcd_heap_stats_get(const gcd_heap *h, gcd_heap_stats *out) {
       .cycle_frees = h->cycle_frees,
       .table_cap = h->table_cap,
       .table_hwm = h->table_hwm,
+      .bytes_unpurged = gcd_arena_unpurged_units(&h->data_arena) +
+                        gcd_arena_unpurged_units(&h->slot_arena) * sizeof *h->slots,
   };
+}
+
+uint64_t gcd_heap_trim(gcd_heap *h, uint64_t max) {
+  uint64_t n = gcd_arena_purge(&h->data_arena, max);
+  return n + gcd_arena_purge(&h->slot_arena, max - n);
 }
 
 /* -------------------------------------------------------------- verifier */

@@ -36,6 +36,8 @@ typedef struct gcd_heap_stats {
   uint64_t cycle_frees;  /* of frees, those the collector found unreachable */
   uint64_t table_cap;    /* table entries, entry 0 included */
   uint64_t table_hwm;    /* entries ever used, entry 0 included */
+  uint64_t bytes_unpurged; /* memory of emptied regions not given back yet
+                              (both segments; gcd_heap_trim) */
 } gcd_heap_stats;
 
 /* A heap. Fields are private to heap.c; the struct is visible so that callers
@@ -126,6 +128,13 @@ uint64_t gcd_heap_refcount(const gcd_heap *h, uint32_t index);
  * the collection, GCD_OBJ_ZOMBIE) only gives back what it kept.
  */
 void gcd_heap_free_entry(gcd_heap *h, uint32_t index);
+
+/** Loop thread, or the heap lock held: gives the memory of up to max
+ *  emptied arena regions back to the system (a system call each). Frees
+ *  leave emptied regions backed so that a collection freeing millions of
+ *  objects makes no system call under the lock; the daemon trims a few at a
+ *  time from a timer. Returns the regions given back. */
+uint64_t gcd_heap_trim(gcd_heap *h, uint64_t max);
 
 /** Fills *out. */
 void gcd_heap_stats_get(const gcd_heap *h, gcd_heap_stats *out);

@@ -175,6 +175,9 @@ static void render_heap(const gcd_metrics_snapshot *s, gcd_metrics_buf *b) {
   gauge(b, "gcd_heap_free_bytes", "Payload bytes not handed out.",
         s->heap_size_bytes - (s->heap_used_bytes <= s->heap_size_bytes
                                   ? s->heap_used_bytes : s->heap_size_bytes));
+  gauge(b, "gcd_heap_unpurged_bytes",
+        "Memory of emptied regions not yet given back to the system.",
+        s->heap_unpurged_bytes);
   gauge(b, "gcd_heap_objects", "Live objects in the heap.", s->objects);
   gauge(b, "gcd_heap_object_table_capacity", "Objects the object table can hold.",
         s->table_capacity);
@@ -380,6 +383,7 @@ void gcd_metrics_fill(const gcd_daemon *d, gcd_metrics_snapshot *s) {
   gcd_heap_stats_get(&d->heap, &st);
   s->heap_size_bytes = st.bytes_total;
   s->heap_used_bytes = st.bytes_used;
+  s->heap_unpurged_bytes = st.bytes_unpurged;
   s->objects = st.objects;
   s->table_capacity = st.table_cap > 0 ? st.table_cap - 1 : 0; /* entry 0 unused */
   s->allocations = st.allocs;

@@ -82,6 +82,7 @@ typedef struct gcd_metrics_op {
 typedef struct gcd_metrics_snapshot {
   const char *version;             /* gcd_build_info's label */
   uint64_t heap_size_bytes, heap_used_bytes;
+  uint64_t heap_unpurged_bytes;    /* emptied, not given back yet */
   uint64_t objects, table_capacity;
   uint64_t allocations, frees;     /* frees of every cause */
   uint64_t clients, connections, requests;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -79,6 +80,34 @@ static void test_metrics_endpoint_counts_what_clients_do(void **state) {
   assert_true(h_metric(after, "gcd_errors_total{code=\"GC_ESTALE\"}") == 1);
   free(after);
   free(before);
+  gc_close(c);
+  h_verify(&d);
+  h_daemon_stop(&d);
+}
+
+/* Frees leave emptied regions backed; the daemon gives them back to the
+ * system by itself within moments, and says so. */
+static void test_metrics_endpoint_emptied_regions_given_back(void **state) {
+  enum { N = 256, SIZE = 4000 }; /* about 16 regions of payload */
+  h_daemon d;
+  int port = start(&d);
+  gc_client *c = h_connect(&d, "metrics-trim");
+  gc_handle h[N];
+  double left = -1;
+
+  for (int i = 0; i < N; i++)
+    assert_ok(gc_alloc(c, 1, SIZE, 0, &h[i]), c);
+  for (int i = 0; i < N; i++)
+    assert_ok(gc_release(c, h[i]), c);
+  for (int64_t end = h_now_ms() + 5000; h_now_ms() < end && left != 0;) {
+    char *body = scrape(port);
+    left = h_metric(body, "gcd_heap_unpurged_bytes");
+    assert_true(h_metric(body, "gcd_heap_objects") == 0);
+    free(body);
+    if (left != 0)
+      usleep(20 * 1000);
+  }
+  assert_true(left == 0);
   gc_close(c);
   h_verify(&d);
   h_daemon_stop(&d);
@@ -238,6 +267,7 @@ static void test_metrics_endpoint_stop_with_a_connection_open(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_metrics_endpoint_counts_what_clients_do),
+      cmocka_unit_test(test_metrics_endpoint_emptied_regions_given_back),
       cmocka_unit_test(test_metrics_endpoint_head_and_refusals),
       cmocka_unit_test(test_metrics_endpoint_connection_cap_and_idle_timeout),
       cmocka_unit_test(test_metrics_endpoint_passes_promtool),

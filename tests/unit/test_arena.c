@@ -282,12 +282,54 @@ static void test_arena_empty_region_released_keeping_one_spare(void **state) {
   assert_int_equal(backed_regions(&s), 2);
   for (int i = 0; i < N; i++)
     gcd_arena_free(&a, offs[i], 4096);
-  assert_int_equal(s.releases, 1); /* one region back, one kept as spare */
+  /* one region kept as spare, one back in the pool, still backed */
+  assert_int_equal(s.releases, 0);
+  assert_int_equal(gcd_arena_unpurged_units(&a), R);
+  assert_verifies(&a);
+  assert_int_equal(gcd_arena_purge(&a, 8), 1);
+  assert_int_equal(s.releases, 1);
   assert_int_equal(backed_regions(&s), 1);
+  assert_int_equal(gcd_arena_unpurged_units(&a), 0);
+  assert_int_equal(gcd_arena_purge(&a, 8), 0);
   assert_verifies(&a);
   /* a run that needs every region takes the spare back */
   assert_int_equal(gcd_arena_alloc(&a, 3 * R, &offs[0]), 0);
-  assert_int_equal(s.releases, 2);
+  assert_true(is_backed(&s, offs[0], 3 * R - 1));
+  assert_int_equal(gcd_arena_unpurged_units(&a), 0);
+  assert_verifies(&a);
+  gcd_arena_free(&a, offs[0], 3 * R);
+  assert_int_equal(backed_regions(&s), 0); /* a run goes back at once */
+  assert_verifies(&a);
+  gcd_arena_destroy(&a);
+}
+
+/* A region emptied and taken again before a purge is used as it is: no
+ * reservation, no release. */
+static void test_arena_unpurged_region_reused_without_calls(void **state) {
+  enum { N = 3 * (R / 4096) };
+  uint64_t offs[N];
+  gcd_arena a;
+  stub s;
+
+  arena_setup(&a, &s, 1, 4 * R);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(gcd_arena_alloc(&a, 4096, &offs[i]), 0);
+  for (int i = 0; i < N; i++)
+    gcd_arena_free(&a, offs[i], 4096);
+  assert_int_equal(gcd_arena_unpurged_units(&a), 2 * R);
+  unsigned reserves = s.reserves;
+  for (int i = 0; i < N; i++)
+    assert_int_equal(gcd_arena_alloc(&a, 4096, &offs[i]), 0);
+  assert_int_equal(s.reserves, reserves);
+  assert_int_equal(s.releases, 0);
+  assert_int_equal(gcd_arena_unpurged_units(&a), 0);
+  assert_verifies(&a);
+  for (int i = 0; i < N; i++)
+    gcd_arena_free(&a, offs[i], 4096);
+  assert_int_equal(gcd_arena_purge(&a, 1), 1); /* at most max at a time */
+  assert_int_equal(gcd_arena_purge(&a, 1), 1);
+  assert_int_equal(gcd_arena_purge(&a, 1), 0);
+  assert_int_equal(backed_regions(&s), 1);
   assert_verifies(&a);
   gcd_arena_destroy(&a);
 }
@@ -460,6 +502,7 @@ static void test_arena_stress_random_against_shadow_model(void **state) {
   assert_verifies(&a);
   /* every freed block is reusable: the whole arena fits one run again */
   assert_int_equal(gcd_arena_alloc(&a, STRESS_UNITS - R, &off), 0);
+  gcd_arena_purge(&a, UINT64_MAX); /* the spares it reclaimed, region 0 among them */
   assert_int_equal(backed_regions(&s), STRESS_REGIONS - 1);
   gcd_arena_free(&a, off, STRESS_UNITS - R);
   assert_int_equal(backed_regions(&s), 0);
@@ -480,6 +523,7 @@ int main(void) {
       cmocka_unit_test(test_arena_reserve_failure_is_enomem_and_leaks_nothing),
       cmocka_unit_test(test_arena_large_run_free_calls_release),
       cmocka_unit_test(test_arena_empty_region_released_keeping_one_spare),
+      cmocka_unit_test(test_arena_unpurged_region_reused_without_calls),
       cmocka_unit_test(test_arena_spare_of_one_class_serves_another),
       cmocka_unit_test(test_arena_verify_catches_wrong_count),
       cmocka_unit_test(test_arena_free_of_unallocated_block_is_caught),

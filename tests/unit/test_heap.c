@@ -215,6 +215,39 @@ static void test_heap_alloc_large_payload_is_released_on_free(void **state) {
   assert_heap_ok(f);
 }
 
+/* Regions emptied by frees stay backed until a trim gives them back. */
+static void test_heap_trim_releases_emptied_regions(void **state) {
+  enum { N = 48, SIZE = 4096 };
+  fixture *f = *state;
+  uint64_t per = 65536 / gcd_arena_block_size(&f->h.data_arena, SIZE);
+  uint64_t regions = (N + 1 + per - 1) / per; /* unit 0 pins a block */
+  uint64_t h[N];
+  unsigned char *p[N];
+  unsigned gone = 0;
+
+  for (int i = 0; i < N; i++) {
+    h[i] = new_obj(f, 0, SIZE);
+    p[i] = (unsigned char *)f->h.data.base +
+           gcd_heap_obj(&f->h, index_of(&f->h, h[i]))->data_off;
+    p[i][0] = 0xee;
+  }
+  for (int i = 0; i < N; i++)
+    drop(f, h[i]);
+  /* one region stays as its class's spare, the others wait for the trim */
+  assert_true(regions >= 3);
+  assert_int_equal(stats(f).bytes_unpurged, (regions - 1) * 65536);
+  for (int i = 0; i < N; i++)
+    gone += p[i][0] == 0;
+  assert_int_equal(gone, 0);
+  assert_int_equal(gcd_heap_trim(&f->h, 1), 1);
+  assert_int_equal(gcd_heap_trim(&f->h, 100), regions - 2);
+  assert_int_equal(stats(f).bytes_unpurged, 0);
+  for (int i = 0; i < N; i++)
+    gone += p[i][0] == 0;
+  assert_true(gone >= N - per); /* the holes were punched */
+  assert_heap_ok(f);
+}
+
 static void test_heap_payload_zeroed_on_reuse(void **state) {
   fixture *f = *state;
   uint64_t a = new_obj(f, 2, 100), b, got;
@@ -621,6 +654,7 @@ int main(void) {
       T(test_heap_alloc_zero_size_is_einval),
       T(test_heap_alloc_too_big_is_etoobig),
       T(test_heap_alloc_large_payload_is_released_on_free),
+      T(test_heap_trim_releases_emptied_regions),
       T(test_heap_payload_zeroed_on_reuse),
       T(test_heap_resolve_stale_after_free),
       T(test_heap_resolve_stale_after_reuse),
