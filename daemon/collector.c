@@ -376,8 +376,10 @@ static void mark_reachable(gcd_gc *gc) {
   }
 }
 
-/* Members still TENT move to the unreachable list. The loop thread never
- * touches the links of working-set members, so this needs no lock. */
+/* Members still TENT move to the unreachable list, and are listed in
+ * cand[] (free once the mark is done) for finish to walk with fetch_ahead.
+ * The loop thread never touches the links of working-set members, so this
+ * needs no lock. */
 static void split_unreachable(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
   uint64_t u = 0;
@@ -385,10 +387,10 @@ static void split_unreachable(gcd_gc *gc) {
     nx = gc->next[x];
     if (word_get(gc, x) & TENT) {
       move_to(gc, GCD_GC_UNREACH, x);
-      u++;
+      gc->cand[u++] = x;
     }
   }
-  gc->count[GCD_GC_UNREACH] = u;
+  gc->count[GCD_GC_UNREACH] = gc->ncand = u;
 }
 
 void gcd_gc_mark(gcd_gc *gc) {
@@ -515,13 +517,18 @@ static uint64_t release_outside(gcd_gc *gc, uint32_t x) {
   return freed;
 }
 
-/* Frees U. The whole list goes: it is walked and emptied once, without
+/* Frees U: first the references leaving it, walking cand[] (which the
+ * split filled with U) so that records and targets are fetched ahead; then
+ * the entries. The whole list goes: it is walked and emptied once, without
  * unlinking each member (freeing an entry calls no collector hook). */
 static uint64_t free_unreachable(gcd_gc *gc) {
   uint32_t us = sentinel(gc, GCD_GC_UNREACH);
   uint64_t freed = 0;
-  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x])
-    freed += release_outside(gc, x);
+  for (uint64_t i = 0; i < gc->ncand; i++) { /* U as split, in order */
+    fetch_ahead(gc, i);
+    if (in_unreach(gc, gc->cand[i])) /* not reaped, not rescued */
+      freed += release_outside(gc, gc->cand[i]);
+  }
   for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
     nx = gc->next[x];
     set_tag(gc, x, GCD_GC_T_NONE);
