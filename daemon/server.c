@@ -45,7 +45,8 @@
 
 /* Emptied arena regions go back to the system a few at a time (a system
  * call each), so that neither a collection's finish nor one tick holds the
- * lock long: 8 regions every 20 ms is 25 MiB/s of payload and slots. */
+ * lock long: 8 regions every 20 ms is at least 25 MiB/s (a payload region
+ * is 64 KiB, a slot region 512 KiB). */
 #define TRIM_EVERY_MS 20
 #define TRIM_REGIONS 8
 
