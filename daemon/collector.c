@@ -229,11 +229,12 @@ void gcd_gc_destroy(gcd_gc *gc) {
 
 /* idx's scan word is written here, at allocation, so that its page faults
  * in as the heap grows rather than during the first collection that meets
- * it; idx is no member of a running collection, whose stamp 0 never is. */
+ * it; idx is no member of a running collection, whose stamp 0 never is.
+ * Its dirty epoch is left alone: resetting it would let an entry reused
+ * many times in one collection be listed in touched[] many times. */
 void gcd_gc_track(gcd_gc *gc, uint32_t idx) {
   word_set(gc, idx, 0);
   set_tag(gc, idx, gc->epoch);
-  gc->dirty[idx] = 0;
   link_tail(gc, 0, idx);
   gc->count[0]++;
   gc->gen_count[0]++;

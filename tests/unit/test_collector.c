@@ -529,6 +529,21 @@ static void test_collector_negative_gc_refs_rescue_what_they_reach(void **state)
   assert_int_equal(live(f), 2);
 }
 
+/* An entry freed and reused over and over during one collection is listed
+ * as touched once, so touched[] (one place per entry) never overflows. */
+static void test_collector_reused_entry_touched_once(void **state) {
+  fixture *f = *state;
+  gcd_gc_begin(&f->gc, 2);
+  for (uint64_t i = 0; i < f->gc.cap + 10; i++)
+    drop(f, obj(f, 1));
+  assert_true(f->gc.ntouched <= 1);
+  gcd_gc_scan(&f->gc);
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(live(f), 0);
+  verify(f, NULL);
+}
+
 static void test_collector_free_during_scan_deferred(void **state) {
   fixture *f = *state;
   uint64_t a = obj(f, 1), child = obj(f, 1);
@@ -601,6 +616,7 @@ int main(void) {
       T(test_collector_dirty_object_rescued),
       T(test_collector_new_reference_during_scan_rescues),
       T(test_collector_negative_gc_refs_rescue_what_they_reach),
+      T(test_collector_reused_entry_touched_once),
       T(test_collector_free_during_scan_deferred),
       T(test_collector_each_lists_generation),
       T(test_collector_verify_catches_broken_list),
