@@ -2,8 +2,8 @@
  * test_badinput.c -- every kind of bad input the daemon must answer with an
  * error instead of falling over: bad handles, slots, names, sizes, a full
  * heap, and (over raw sockets, with hand-made frames) oversize, truncated
- * and non-protobuf frames, operations before the hello and a wrong protocol
- * version.
+ * and non-protobuf frames, operations before the hello, a wrong protocol
+ * version, and a client that sends without ever reading.
  *
  * Each test runs beside a well-behaved bystander client that is connected
  * throughout; the teardown checks that its objects are intact, that it can
@@ -461,6 +461,121 @@ static void test_badinput_protocol_version_mismatch(void **state) {
   close(fd);
 }
 
+/* ------------------------------------------------- a client that never reads */
+
+#define FLOOD_FRAMES 400000u
+
+/* FLOOD_FRAMES info requests, seq 2.., packed back to back. */
+static unsigned char *flood_frames(size_t *len) {
+  Gcd__Wire__Request req = GCD__WIRE__REQUEST__INIT;
+  Gcd__Wire__Empty e = GCD__WIRE__EMPTY__INIT;
+  Gcd__Wire__Op op = GCD__WIRE__OP__INIT, *ops[] = {&op};
+  unsigned char *buf = malloc((size_t)FLOOD_FRAMES * 32), *p = buf;
+
+  op.op_case = GCD__WIRE__OP__OP_INFO;
+  op.info = &e;
+  req.ops = ops;
+  req.n_ops = 1;
+  for (uint32_t i = 0; i < FLOOD_FRAMES; i++) {
+    req.seq = 2 + i;
+    uint32_t n = (uint32_t)gcd__wire__request__pack(&req, p + 4), be = htonl(n);
+    memcpy(p, &be, 4);
+    p += 4 + n;
+  }
+  *len = (size_t)(p - buf);
+  return buf;
+}
+
+/* Sends without blocking until the daemon has taken nothing for 500 ms. */
+static size_t flood_until_refused(int fd, const unsigned char *buf, size_t len) {
+  size_t sent = 0;
+  struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+  while (sent < len) {
+    ssize_t w = send(fd, buf + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w > 0) {
+      sent += (size_t)w;
+      continue;
+    }
+    assert_true(w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    if (poll(&p, 1, 500) == 0)
+      break;
+  }
+  return sent;
+}
+
+/* Parses whole frames out of in[0..*have): each must answer the next seq
+ * with success. Returns frames consumed; the partial tail moves to in[0]. */
+static uint32_t flood_check(unsigned char *in, size_t *have, uint64_t *seq) {
+  size_t off = 0;
+  uint32_t n = 0, len;
+
+  while (*have - off >= 4 && (memcpy(&len, in + off, 4), len = ntohl(len),
+                              *have - off - 4 >= len)) {
+    Gcd__Wire__Response *r = gcd__wire__response__unpack(NULL, len, in + off + 4);
+    assert_non_null(r);
+    assert_int_equal(r->seq, *seq);
+    assert_int_equal(r->n_results, 1);
+    assert_int_equal(r->results[0]->code, 0);
+    gcd__wire__response__free_unpacked(r, NULL);
+    (*seq)++;
+    n++;
+    off += 4 + len;
+  }
+  memmove(in, in + off, *have - off);
+  *have -= off;
+  return n;
+}
+
+/* Reads every answer while sending what is left; all arrive, in order. */
+static void flood_drain(int fd, const unsigned char *buf, size_t len, size_t sent) {
+  size_t cap = 1u << 20, have = 0;
+  unsigned char *in = malloc(cap);
+  uint64_t seq = 2;
+  uint32_t got = 0;
+
+  while (got < FLOOD_FRAMES) {
+    struct pollfd p = {.fd = fd, .events = POLLIN | (sent < len ? POLLOUT : 0)};
+    if (poll(&p, 1, WAIT_MS) != 1)
+      fail_msg("answers stopped after %u of %u", got, FLOOD_FRAMES);
+    if ((p.revents & POLLOUT) && sent < len) {
+      ssize_t w = send(fd, buf + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+      sent += w > 0 ? (size_t)w : 0;
+    }
+    if (!(p.revents & POLLIN))
+      continue;
+    ssize_t r = recv(fd, in + have, cap - have, MSG_DONTWAIT);
+    assert_true(r > 0 || (r < 0 && errno == EAGAIN));
+    have += r > 0 ? (size_t)r : 0;
+    got += flood_check(in, &have, &seq);
+  }
+  assert_int_equal(have, 0);
+  free(in);
+}
+
+/* A client pipelines requests and never reads the answers. The daemon stops
+ * reading it once the unread answers pass the write limit (8 MiB), instead
+ * of buffering without bound; other clients are served meanwhile; and when
+ * the client reads at last, every answer arrives, in order. */
+static void test_badinput_client_that_never_reads(void **state) {
+  fixture *f = *state;
+  Gcd__Wire__Response *r;
+  size_t len, sent;
+  unsigned char *buf = flood_frames(&len);
+  int fd = raw_connect(&f->d);
+
+  raw_hello(fd, 1, &r);
+  assert_int_equal(r->results[0]->code, 0);
+  gcd__wire__response__free_unpacked(r, NULL);
+  sent = flood_until_refused(fd, buf, len);
+  if (sent == len)
+    fail_msg("the daemon read all %zu bytes of requests without being read", len);
+  assert_int_equal(h_objects(f->by), f->base); /* others are served */
+  flood_drain(fd, buf, len, sent);
+  close(fd);
+  free(buf);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -481,6 +596,7 @@ int main(void) {
       T(test_badinput_truncated_frame),
       T(test_badinput_operation_before_hello),
       T(test_badinput_protocol_version_mismatch),
+      T(test_badinput_client_that_never_reads),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
