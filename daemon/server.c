@@ -84,7 +84,8 @@ typedef struct conn {
 typedef struct outq {
   uv_buf_t *bufs;
   void **owned;      /* what to free() when the write completes */
-  size_t n, cap;
+  size_t n, cap;     /* owned blocks (and buffers as pushed) */
+  size_t nbufs;      /* buffers still to send, from bufs[0], once flushing */
   uint64_t bytes;
 } outq;
 
@@ -166,13 +167,56 @@ static void on_written(uv_write_t *req, int status) {
   }
 }
 
-/* Hands q's buffers to libuv in one write; q is emptied either way. */
+/* Drops the first n bytes of q's buffers (what a write already sent); the
+ * owned blocks stay until q is freed. */
+static void outq_consume(outq *q, size_t n) {
+  size_t i = 0, k = 0;
+
+  q->bytes -= n;
+  for (; i < q->n && n >= q->bufs[i].len; i++)
+    n -= q->bufs[i].len;
+  for (; i < q->n; i++, k++) {
+    q->bufs[k] = q->bufs[i];
+    if (n > 0) {
+      q->bufs[k] = uv_buf_init(q->bufs[k].base + n, (unsigned)(q->bufs[k].len - n));
+      n = 0;
+    }
+  }
+  q->nbufs = k;
+}
+
+/* Sends as much of q as the socket takes now. A write that completes at once
+ * leaves libuv nothing to finish: no write request, and no re-arming of the
+ * connection's poll registration afterwards (one epoll_ctl per reply batch
+ * otherwise). libuv refuses (UV_EAGAIN) while earlier writes are queued, so
+ * order is kept. 0, or GC_EIO when the connection is broken. */
+static int try_send(conn *c, outq *q) {
+  int n = uv_try_write((uv_stream_t *)&c->pipe, q->bufs, (unsigned)q->nbufs);
+
+  if (n == UV_EAGAIN || n == UV_ENOSYS)
+    return 0;
+  if (n < 0) {
+    gcd_log_info("session %" PRIu64 ": write failed: %s", c->session.id,
+                 uv_strerror(n));
+    return GC_EIO;
+  }
+  outq_consume(q, (size_t)n);
+  return 0;
+}
+
+/* Hands q's buffers to the socket, what it does not take at once to libuv in
+ * one write; q is emptied either way. */
 static int flush(conn *c, outq *q) {
   wreq *w;
   int rc;
 
+  q->nbufs = q->n;
   if (q->n == 0)
     return 0;
+  if ((rc = try_send(c, q)) != 0 || q->nbufs == 0) {
+    outq_free(q);
+    return rc;
+  }
   if ((w = malloc(sizeof *w)) == NULL) {
     outq_free(q);
     return GC_ENOMEM;
@@ -180,7 +224,7 @@ static int flush(conn *c, outq *q) {
   w->c = c;
   w->q = *q;
   memset(q, 0, sizeof *q);
-  rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, w->q.bufs, (unsigned)w->q.n,
+  rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, w->q.bufs, (unsigned)w->q.nbufs,
                 on_written);
   if (rc != 0) {
     outq_free(&w->q);
