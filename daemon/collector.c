@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "gcclient.h"
+#include "shm.h"
 
 #define NO_LIST 0xffu
 
@@ -168,21 +169,29 @@ static uint32_t target(const gcd_gc *gc, const _Atomic uint64_t *slot, uint64_t 
  * Set-up.
  * ---------------------------------------------------------------------- */
 
-/* Large arrays are malloc'd whole: the pages are touched only as the heap
- * grows, so a table of millions costs nothing until used. word[] starts
+/* Large arrays are allocated whole: the pages are touched only as the heap
+ * grows, so a table of millions costs nothing until used. The ones every
+ * scan pass walks (links, tags, scan records, cand) come from
+ * gcd_shm_private_alloc(), zeroed and on huge pages where the system allows:
+ * a pass reads them at memory bandwidth and a page-table walk per 4 KiB
+ * would cost it more than the reads (docs/performance.md). word[] starts
  * zeroed: stamp 0 is no collection's. */
+static size_t links_len(const gcd_gc *gc) {
+  return ((size_t)gc->cap + GCD_GC_NLISTS) * sizeof(uint32_t);
+}
+
 static int alloc_arrays(gcd_gc *gc) {
-  size_t n = (size_t)gc->cap + GCD_GC_NLISTS;
-  gc->prev = malloc(n * sizeof *gc->prev);
-  gc->next = malloc(n * sizeof *gc->next);
-  gc->tag = calloc(gc->cap, sizeof *gc->tag);
-  gc->word = calloc(gc->cap, sizeof *gc->word);
-  gc->where = malloc(gc->cap * sizeof *gc->where);
-  gc->cand = malloc(2 * gc->cap * sizeof *gc->cand);
-  gc->dirty = calloc(gc->cap, sizeof *gc->dirty);
-  gc->touched = malloc(gc->cap * sizeof *gc->touched);
-  gc->stack = malloc(gc->cap * sizeof *gc->stack);
-  gc->zombies = malloc(gc->cap * sizeof *gc->zombies);
+  size_t cap = (size_t)gc->cap;
+  gc->prev = gcd_shm_private_alloc(links_len(gc));
+  gc->next = gcd_shm_private_alloc(links_len(gc));
+  gc->tag = gcd_shm_private_alloc(cap * sizeof *gc->tag);
+  gc->word = gcd_shm_private_alloc(cap * sizeof *gc->word);
+  gc->where = gcd_shm_private_alloc(cap * sizeof *gc->where);
+  gc->cand = gcd_shm_private_alloc(2 * cap * sizeof *gc->cand);
+  gc->dirty = calloc(cap, sizeof *gc->dirty);
+  gc->touched = malloc(cap * sizeof *gc->touched);
+  gc->stack = malloc(cap * sizeof *gc->stack);
+  gc->zombies = malloc(cap * sizeof *gc->zombies);
   if (gc->prev && gc->next && gc->tag && gc->word && gc->where && gc->cand &&
       gc->dirty && gc->touched && gc->stack && gc->zombies)
     return 0;
@@ -210,12 +219,13 @@ int gcd_gc_init(gcd_gc *gc, gcd_heap *h) {
 void gcd_gc_destroy(gcd_gc *gc) {
   if (gc->heap != NULL && gc->heap->gc == gc)
     gc->heap->gc = NULL;
-  free(gc->prev);
-  free(gc->next);
-  free((void *)gc->tag);
-  free((void *)gc->word);
-  free(gc->where);
-  free(gc->cand);
+  size_t cap = (size_t)gc->cap;
+  gcd_shm_private_free(gc->prev, links_len(gc));
+  gcd_shm_private_free(gc->next, links_len(gc));
+  gcd_shm_private_free((void *)gc->tag, cap * sizeof *gc->tag);
+  gcd_shm_private_free((void *)gc->word, cap * sizeof *gc->word);
+  gcd_shm_private_free(gc->where, cap * sizeof *gc->where);
+  gcd_shm_private_free(gc->cand, 2 * cap * sizeof *gc->cand);
   free(gc->dirty);
   free(gc->touched);
   free(gc->stack);

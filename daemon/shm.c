@@ -96,6 +96,28 @@ void gcd_shm_destroy(gcd_shm *s) {
   s->size = 0;
 }
 
+/* Any thread. Anonymous mappings rather than malloc: a huge page needs a
+ * range of its own to be advised, and zeroed pages come for free. */
+void *gcd_shm_private_alloc(size_t len) {
+  void *p;
+
+  if (len == 0)
+    len = 1;
+  p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return NULL;
+#ifdef MADV_HUGEPAGE
+  if (len >= GCD_SHM_HUGE_MIN)
+    (void)madvise(p, len, MADV_HUGEPAGE); /* a hint: refused means 4 KiB pages */
+#endif
+  return p;
+}
+
+void gcd_shm_private_free(void *p, size_t len) {
+  if (p != NULL)
+    munmap(p, len == 0 ? 1 : len);
+}
+
 /* Any thread. Cached: sysconf is not free and the answer never changes;
  * relaxed atomics, as two threads may race to fill the cache. */
 uint64_t gcd_shm_page_size(void) {

@@ -2,7 +2,7 @@
  * shm.h -- shared-memory segments: memfd, mmap, backing reservation.
  *
  * The only file of the daemon that calls memfd_create, mmap, fallocate or
- * munmap is shm.c. A segment is sparse: pages cost memory only once reserved.
+ * munmap is shm.c (the private arrays below are mapped here too). A segment is sparse: pages cost memory only once reserved.
  * Callers reserve backing (fallocate) for a range before handing any of it
  * out, so that a client touching it can never take SIGBUS, and punch holes
  * into ranges that fall empty so that memory goes back to the system.
@@ -36,6 +36,22 @@ int gcd_shm_reserve(gcd_shm *s, uint64_t off, uint64_t len);
 
 /** Returns the pages wholly inside [off, off+len) to the system (zeroed). */
 void gcd_shm_release(gcd_shm *s, uint64_t off, uint64_t len);
+
+/**
+ * Private, zeroed memory for the daemon's own large arrays (the collector's
+ * scan records), len bytes; NULL when the system has none. Arrays of
+ * GCD_SHM_HUGE_MIN bytes or more ask for transparent huge pages (honoured
+ * when /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or
+ * "always"): a pass over millions of records then misses the TLB once per
+ * 2 MiB instead of once per 4 KiB. Pages are backed on first touch, a huge
+ * page's worth at a time.
+ */
+void *gcd_shm_private_alloc(size_t len);
+
+/** Frees what gcd_shm_private_alloc(len) returned; NULL is ignored. */
+void gcd_shm_private_free(void *p, size_t len);
+
+#define GCD_SHM_HUGE_MIN ((size_t)4 << 20)
 
 /** The system page size. */
 uint64_t gcd_shm_page_size(void);
