@@ -1,11 +1,13 @@
 /*
  * test_shm.c -- the shared-memory OS layer: sparse memfd segments, sealing,
- * backing reservation, hole punching and the reservation fault seam.
+ * backing reservation, hole punching, the reservation fault seam, and the
+ * private arrays advised for huge pages.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -24,6 +26,49 @@ static uint64_t backed_bytes(const gcd_shm *s) {
 
   assert_int_equal(fstat(s->fd, &st), 0);
   return (uint64_t)st.st_blocks * 512u;
+}
+
+/* Whether the mapping holding p carries VmFlag `flag` in /proc/self/smaps. */
+static int vma_has_flag(const void *p, const char *flag) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  char line[512];
+  int in = 0, found = 0;
+
+  assert_non_null(f);
+  while (fgets(line, sizeof line, f) != NULL) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+      in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+    else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+      char want[8];
+      snprintf(want, sizeof want, " %s", flag);
+      found = strstr(line, want) != NULL;
+      break;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+/* Private arrays: zeroed, writable, and advised for huge pages from
+ * GCD_SHM_HUGE_MIN up (where the kernel has transparent huge pages). */
+static void test_shm_private_alloc_zeroed_and_advised(void **state) {
+  size_t big = GCD_SHM_HUGE_MIN * 2, small = 64u << 10;
+  unsigned char *b = gcd_shm_private_alloc(big), *s = gcd_shm_private_alloc(small);
+  int thp = access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
+
+  (void)state;
+  assert_non_null(b);
+  assert_non_null(s);
+  assert_int_equal(b[0] | b[big / 2] | b[big - 1] | s[0] | s[small - 1], 0);
+  b[big - 1] = s[small - 1] = 7;
+  assert_int_equal(b[big - 1] + s[small - 1], 14);
+  if (thp)
+    assert_true(vma_has_flag(b, "hg"));
+  assert_false(vma_has_flag(s, "hg"));
+  gcd_shm_private_free(b, big);
+  gcd_shm_private_free(s, small);
+  gcd_shm_private_free(NULL, 0); /* ignored */
 }
 
 static void test_shm_create_is_sparse_and_zeroed(void **state) {
@@ -133,6 +178,7 @@ int main(void) {
       cmocka_unit_test(test_shm_release_punches_whole_pages_only),
       cmocka_unit_test(test_shm_fail_reserve_injects_enomem),
       cmocka_unit_test(test_shm_destroy_zeroed_or_twice_is_safe),
+      cmocka_unit_test(test_shm_private_alloc_zeroed_and_advised),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
