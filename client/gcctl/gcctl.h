@@ -20,6 +20,7 @@
 #define EXIT_REFUSED 1
 #define EXIT_USAGE 64
 #define EXIT_UNAVAILABLE 69
+#define EXIT_TEMPFAIL 75
 #define EXIT_PROTOCOL 76
 #define EXIT_NOPERM 77
 

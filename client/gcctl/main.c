@@ -6,7 +6,9 @@
  * Owns: argument parsing and the connection's life. Must not touch: output
  * formats (cmds.c, out.c).
  */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +86,8 @@ static int exit_code(int err) {
     return EXIT_PROTOCOL;
   case GC_EPERM:
     return EXIT_NOPERM;
+  case GC_ETIMEDOUT:
+    return EXIT_TEMPFAIL;
   default:
     return EXIT_REFUSED;
   }
@@ -127,13 +131,16 @@ static void usage_all(FILE *f) {
         "Options:\n"
         "  -s, --socket PATH  the daemon's socket (default: $GCD_SOCKET, then\n"
         "                     $XDG_RUNTIME_DIR/gcd/gcd.sock or /tmp/gcd-UID/gcd.sock)\n"
+        "  -t, --timeout SECS wait at most SECS (decimals allowed) for each answer,\n"
+        "                     connecting included (default: $GCD_TIMEOUT_MS, else\n"
+        "                     no limit once connected)\n"
         "      --json         machine-readable output: one JSON object (per row)\n"
         "  -h, --help         this help; COMMAND --help for a command's\n"
         "      --version      gcctl's version\n\nCommands:\n", f);
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].args);
   fputs("\nExit status: 0 ok, 1 refused (or isenabled: off), 64 usage, 69 daemon\n"
-        "unreachable, 76 protocol error, 77 not permitted.\n", f);
+        "unreachable, 75 timed out, 76 protocol error, 77 not permitted.\n", f);
 }
 
 static int usage_one(const command *cmd) {
@@ -228,6 +235,21 @@ static int parse_command(const command *cmd, ctl *c, int argc, char **argv) {
   return 0;
 }
 
+/* --timeout SECS: handed to the library as $GCD_TIMEOUT_MS, which bounds
+ * the hello as well as every later answer. 0 means no limit. */
+static int set_timeout(const char *arg) {
+  char *end, ms[32];
+  double secs;
+
+  errno = 0;
+  secs = strtod(arg, &end);
+  if (errno != 0 || end == arg || *end != '\0' || !(secs >= 0) ||
+      secs * 1000 > GC_TIMEOUT_MAX_MS)
+    return -1;
+  snprintf(ms, sizeof ms, "%.0f", secs > 0 && secs * 1000 < 1 ? 1.0 : secs * 1000);
+  return setenv("GCD_TIMEOUT_MS", ms, 1);
+}
+
 /* Global options up to the command's name; the index of the name, or a
  * negative exit code. */
 static int parse_global(ctl *c, int argc, char **argv) {
@@ -250,6 +272,14 @@ static int parse_global(ctl *c, int argc, char **argv) {
       c->socket = argv[i];
     } else if (strncmp(a, "--socket=", 9) == 0) {
       c->socket = a + 9;
+    } else if (strcmp(a, "-t") == 0 || strcmp(a, "--timeout") == 0) {
+      if (++i == argc)
+        return -ctl_usage(NULL, "%s needs a number of seconds", a);
+      if (set_timeout(argv[i]) != 0)
+        return -ctl_usage(NULL, "%s '%s': not a number of seconds", a, argv[i]);
+    } else if (strncmp(a, "--timeout=", 10) == 0) {
+      if (set_timeout(a + 10) != 0)
+        return -ctl_usage(NULL, "--timeout '%s': not a number of seconds", a + 10);
     } else {
       return -ctl_usage(NULL, "unknown option '%s'", a);
     }

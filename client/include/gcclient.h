@@ -68,7 +68,8 @@ extern "C" {
   XX(ENAME, -19, "invalid name")                                               \
   XX(ECORRUPT, -20, "heap verification failed")                                \
   XX(EBUSY, -21, "resource busy")                                              \
-  XX(ENOCLIENT, -22, "out of client memory")
+  XX(ENOCLIENT, -22, "out of client memory")                                  \
+  XX(ETIMEDOUT, -23, "timed out waiting for the daemon")
 
 /** Error codes: 0 is success; every error is negative. */
 typedef enum {
@@ -128,10 +129,19 @@ GC_EXTERN int gc_default_socket(char *buf, size_t len);
  * Connects to the daemon at socket_path (NULL: gc_default_socket()), says
  * hello under client_name (NULL or "" is allowed; shown to administrators),
  * and maps the shared heap. On success *out is a new connection.
+ * $GCD_TIMEOUT_MS, when set to a number of milliseconds, is the new
+ * connection's GC_OPT_TIMEOUT_MS; the hello waits at most that long, or
+ * GC_HELLO_TIMEOUT_MS when it is 0 or unset (a daemon that accepts but never
+ * answers must not hang its clients' start).
  * Errors: GC_ECONNECT (no daemon there), GC_EVERSION (daemon speaks another
- * protocol), GC_EPERM (the daemon refused this user), GC_EIO, GC_ENOCLIENT.
+ * protocol), GC_EPERM (the daemon refused this user), GC_ETIMEDOUT (no
+ * answer to the hello), GC_EINVAL ($GCD_TIMEOUT_MS is not a number of
+ * milliseconds), GC_EIO, GC_ENOCLIENT.
  */
 GC_EXTERN int gc_connect(const char *socket_path, const char *client_name, gc_client **out);
+
+/** The hello's bound when no timeout is set: 30 s. */
+#define GC_HELLO_TIMEOUT_MS 30000u
 
 /**
  * Closes the connection and unmaps the heap. The daemon releases every retain
@@ -322,7 +332,19 @@ typedef enum {
   /** 1: gc_release() is gc_release_async(c, h, NULL), one-way, its failure
    *  deferred as described above; 0 (the default): synchronous. */
   GC_OPT_ONEWAY_RELEASE = 2,
+  /** Milliseconds, 0..GC_TIMEOUT_MAX_MS: the longest a call waits for the
+   *  daemon to take one request frame, or to send one answer. 0 waits
+   *  without limit (the default, unless $GCD_TIMEOUT_MS gave gc_connect()
+   *  another). When it runs out the call returns GC_ETIMEDOUT and the
+   *  connection is closed -- the answer may still come, so the stream can no
+   *  longer be trusted: later calls return GC_ECLOSED, async results not yet
+   *  read receive GC_ETIMEDOUT, and the daemon drops the client's retains
+   *  as for any client that goes away. */
+  GC_OPT_TIMEOUT_MS = 3,
 } gc_option;
+
+/** The longest GC_OPT_TIMEOUT_MS (about 24 days). */
+#define GC_TIMEOUT_MAX_MS 2147483647u
 
 /** The default and largest pipeline depth. */
 #define GC_PIPELINE_DEFAULT 64

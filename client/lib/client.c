@@ -76,6 +76,24 @@ static int connect_to(gc_client *c, const char *path, const char *name) {
   return err;
 }
 
+/* $GCD_TIMEOUT_MS: decimal milliseconds, as GC_OPT_TIMEOUT_MS takes them.
+ * Set but not such a number is an error rather than silently no timeout. */
+static int timeout_from_env(gc_client *c) {
+  const char *v = getenv("GCD_TIMEOUT_MS");
+  char *end;
+  unsigned long long ms;
+
+  if (v == NULL || v[0] == '\0')
+    return 0;
+  errno = 0;
+  ms = strtoull(v, &end, 10);
+  if (errno != 0 || *end != '\0' || v[0] < '0' || v[0] > '9' || ms > GC_TIMEOUT_MAX_MS)
+    return gc__fail(c, GC_EINVAL, "GCD_TIMEOUT_MS='%s': not a number of milliseconds "
+                    "from 0 to %u", v, GC_TIMEOUT_MAX_MS);
+  c->timeout_ms = (unsigned)ms;
+  return 0;
+}
+
 GC_EXTERN int gc_connect(const char *socket_path, const char *client_name, gc_client **out) {
   gc_client *c;
   int err;
@@ -91,7 +109,8 @@ GC_EXTERN int gc_connect(const char *socket_path, const char *client_name, gc_cl
   }
   c->fd = -1;
   c->depth = GC_PIPELINE_DEFAULT;
-  if ((err = connect_to(c, socket_path, client_name)) != 0) {
+  if ((err = timeout_from_env(c)) != 0 ||
+      (err = connect_to(c, socket_path, client_name)) != 0) {
     gc__set_connect_error(c->err);
     gc_close(c);
     return err;

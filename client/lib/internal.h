@@ -68,6 +68,7 @@ struct gc_client {
   size_t fl_head, fl_n, fl_cap;
   unsigned depth;        /* most frames in flight (GC_OPT_PIPELINE_DEPTH) */
   int oneway_release;    /* gc_release() is gc_release_async(c, h, NULL) */
+  unsigned timeout_ms;   /* GC_OPT_TIMEOUT_MS; 0: wait without limit */
   int deferred;          /* first failure of an unwatched async op, or 0 */
   /* Buffered I/O (wire.c): async frames wait in out until the window is
    * full or an answer is needed, then leave in one send; answers are read

@@ -111,6 +111,12 @@ GC_EXTERN int gc_set_option(gc_client *c, int option, uint64_t value) {
       return gc__fail(c, GC_EINVAL, "one-way release is 0 (off) or 1 (on)");
     c->oneway_release = (int)value;
     return 0;
+  case GC_OPT_TIMEOUT_MS:
+    if (value > GC_TIMEOUT_MAX_MS)
+      return gc__fail(c, GC_EINVAL, "timeout %llu ms: it is 0 (none) to %u",
+                      (unsigned long long)value, GC_TIMEOUT_MAX_MS);
+    c->timeout_ms = (unsigned)value;
+    return 0;
   default:
     return gc__fail(c, GC_EINVAL, "unknown option %d", option);
   }

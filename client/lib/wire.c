@@ -13,10 +13,13 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wire.h"
@@ -58,13 +61,59 @@ static int conn_lost(gc_client *c, int err, const char *what) {
                   err == 0 ? "the daemon closed the connection" : strerror(err));
 }
 
-/* MSG_NOSIGNAL: a daemon that died must be an error code, never SIGPIPE. */
+/* The moment a wait of c->timeout_ms that starts now runs out, on the
+ * monotonic clock in ms; 0 when there is no limit. */
+static int64_t deadline_of(const gc_client *c) {
+  struct timespec ts;
+
+  if (c->timeout_ms == 0)
+    return 0;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + c->timeout_ms;
+}
+
+/* Waits until the socket is ready for events or the deadline passes. With
+ * no deadline there is nothing to wait for here: the blocking call that
+ * follows waits. On expiry the connection is closed: a late answer would
+ * leave the stream out of step. */
+static int await(gc_client *c, short events, int64_t deadline, const char *what) {
+  struct pollfd p = {.fd = c->fd, .events = events};
+  int r;
+
+  if (deadline == 0)
+    return 0;
+  do {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t left = deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    r = poll(&p, 1, left > 0 ? (left > INT_MAX ? INT_MAX : (int)left) : 0);
+  } while (r < 0 && errno == EINTR);
+  if (r > 0)
+    return 0;
+  if (r < 0)
+    return conn_lost(c, errno, what);
+  gc__wire_kill(c);
+  return gc__fail(c, GC_ETIMEDOUT, "%s: no progress within %u ms; connection closed",
+                  what, c->timeout_ms);
+}
+
+/* MSG_NOSIGNAL: a daemon that died must be an error code, never SIGPIPE.
+ * Under a timeout the send does not block (MSG_DONTWAIT) but waits in
+ * await(), so that a daemon that stopped reading cannot hold the caller. */
 static int send_all(gc_client *c, const unsigned char *p, size_t n) {
+  int64_t deadline = deadline_of(c);
+  int flags = MSG_NOSIGNAL | (deadline != 0 ? MSG_DONTWAIT : 0), err;
+
   while (n > 0) {
-    ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+    ssize_t w = send(c->fd, p, n, flags);
 
     if (w < 0 && errno == EINTR)
       continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && deadline != 0) {
+      if ((err = await(c, POLLOUT, deadline, "sending a request")) != 0)
+        return err;
+      continue;
+    }
     if (w < 0)
       return conn_lost(c, errno, "sending a request");
     p += w;
@@ -73,14 +122,20 @@ static int send_all(gc_client *c, const unsigned char *p, size_t n) {
   return 0;
 }
 
-/* Reads exactly n bytes. With fds, the first read also takes the SCM_RIGHTS
- * fds, which the daemon attaches to the first byte of the frame. */
-static int read_exact(gc_client *c, unsigned char *buf, size_t n, int *fds, int *nfds) {
+/* Reads exactly n bytes, within the deadline (0: none). With fds, the
+ * first read also takes the SCM_RIGHTS fds, which the daemon attaches to
+ * the first byte of the frame. */
+static int read_exact(gc_client *c, unsigned char *buf, size_t n, int64_t deadline,
+                      int *fds, int *nfds) {
   size_t got = 0;
+  int err;
 
   while (got < n) {
     long r;
 
+    if (c->in_len == c->in_off &&
+        (err = await(c, POLLIN, deadline, "reading a response")) != 0)
+      return err;
     if (fds != NULL && got == 0) {
       r = gc__shm_recv_fds(c->fd, buf, n, fds, nfds);
     } else if (c->in_len > c->in_off) { /* what an earlier recv brought */
@@ -186,9 +241,10 @@ static size_t response_limit(const gc_client *c) {
 static int recv_response(gc_client *c, int *fds, int *nfds, Response **out) {
   unsigned char hdr[4];
   uint32_t n;
+  int64_t deadline = deadline_of(c);
   int err;
 
-  if ((err = read_exact(c, hdr, 4, fds, nfds)) != 0)
+  if ((err = read_exact(c, hdr, 4, deadline, fds, nfds)) != 0)
     return err;
   memcpy(&n, hdr, 4);
   n = ntohl(n);
@@ -197,7 +253,7 @@ static int recv_response(gc_client *c, int *fds, int *nfds, Response **out) {
     return gc__fail(c, GC_EPROTO, "daemon sent a frame of %u bytes (limit %zu)", n,
                     response_limit(c));
   }
-  if ((err = buf_reserve(c, n)) != 0 || (err = read_exact(c, c->buf, n, NULL, NULL)) != 0) {
+  if ((err = buf_reserve(c, n)) != 0 || (err = read_exact(c, c->buf, n, deadline, NULL, NULL)) != 0) {
     gc__wire_kill(c);
     return err;
   }
@@ -564,7 +620,12 @@ int gc__wire_hello(gc_client *c, const char *client_name) {
   op.hello = &hello;
   req.n_ops = 1;
   req.ops = &ptr;
-  if ((err = roundtrip(c, &req, fds, &nfds, &resp)) == 0 &&
+  unsigned timeout = c->timeout_ms;
+  if (timeout == 0) /* bounded even without a timeout: see gc_connect() */
+    c->timeout_ms = GC_HELLO_TIMEOUT_MS;
+  err = roundtrip(c, &req, fds, &nfds, &resp);
+  c->timeout_ms = timeout;
+  if (err == 0 &&
       (err = hello_check(c, resp, nfds)) == 0) {
     const Gcd__Wire__HelloReply *h = resp->results[0]->hello;
 

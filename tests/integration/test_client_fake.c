@@ -1,8 +1,9 @@
 /*
  * test_client_fake.c -- libgcclient against a fake daemon that hands out
  * segments it made itself, to prove the client checks what it maps (magic,
- * layout version, sizes against the fds, geometry) and gives up a
- * connection whose responses stop matching its requests.
+ * layout version, sizes against the fds, geometry), gives up a connection
+ * whose responses stop matching its requests, and gives up waiting once a
+ * timeout runs out.
  *
  * No real gcd runs here, so there is no heap to verify.
  */
@@ -24,7 +25,8 @@ typedef struct fake {
   gcd_meta_header hdr;   /* written at offset 0 of the meta memfd */
   uint64_t meta_fd_size; /* the memfd's real size */
   uint64_t hello_meta;   /* meta_size announced in the hello */
-  enum { AFTER_NOTHING, AFTER_WRONG_SEQ, AFTER_HUGE_FRAME } after;
+  enum { AFTER_NOTHING, AFTER_WRONG_SEQ, AFTER_HUGE_FRAME, AFTER_DEAF } after;
+  int silent_hello;      /* read the hello, never answer it */
 } fake;
 
 static gcd_meta_header good_header(void) {
@@ -37,7 +39,7 @@ static gcd_meta_header good_header(void) {
 }
 
 static fake good_fake(void) {
-  return (fake){good_header(), META_SIZE, META_SIZE, AFTER_NOTHING};
+  return (fake){good_header(), META_SIZE, META_SIZE, AFTER_NOTHING, 0};
 }
 
 /* Reads one request frame; its seq, or 0 at EOF. */
@@ -143,8 +145,20 @@ static int fake_main(void *arg, int in, int out) {
   CHILD_CHECK(h_read_all(in, &fd, sizeof fd) == 0); /* the listener, inherited */
   fd = accept(fd, NULL, NULL);
   CHILD_CHECK(fd >= 0);
-  answer_hello(fd, f);
-  answer_next(fd, f);
+  if (f->silent_hello) {
+    CHILD_CHECK(read_request(fd) != 0);
+  } else {
+    answer_hello(fd, f);
+  }
+  if (f->after == AFTER_DEAF) { /* reads nothing until the parent says so */
+    char go, junk[4096];
+    CHILD_CHECK(h_read_all(in, &go, 1) == 0);
+    while (read(fd, junk, sizeof junk) > 0) /* what was sent, cut short */
+      ;
+    return 0;
+  } else if (!f->silent_hello) {
+    answer_next(fd, f);
+  }
   while (read_request(fd) != 0) /* until the client hangs up */
     ;
   return 0;
@@ -271,6 +285,86 @@ static void test_client_fake_huge_response_refused_before_allocating(void **stat
   fake_finish(&r, c);
 }
 
+/* ------------------------------------------------------------ timeouts */
+
+static int64_t elapsed_since(int64_t t0) { return h_now_ms() - t0; }
+
+/* A daemon that accepts but never answers the hello: gc_connect() gives up
+ * after $GCD_TIMEOUT_MS instead of hanging its caller. */
+static void test_client_fake_silent_hello_times_out(void **state) {
+  fake f = good_fake();
+  fake_run r;
+  gc_client *c;
+  int64_t t0 = h_now_ms();
+
+  f.silent_hello = 1;
+  setenv("GCD_TIMEOUT_MS", "300", 1);
+  assert_int_equal(fake_start(&r, &f, &c), GC_ETIMEDOUT);
+  unsetenv("GCD_TIMEOUT_MS");
+  assert_null(c);
+  assert_true(elapsed_since(t0) >= 250);
+  assert_true(elapsed_since(t0) < 5000);
+  if (strstr(gc_last_error(NULL), "300 ms") == NULL)
+    fail_msg("\"%s\" does not mention the timeout", gc_last_error(NULL));
+  fake_finish(&r, NULL);
+}
+
+/* An answer that never comes: the call returns GC_ETIMEDOUT, async results
+ * still owed get it too, and the connection is closed for good. */
+static void test_client_fake_unanswered_request_times_out(void **state) {
+  fake f = good_fake();
+  fake_run r;
+  gc_client *c;
+  int rc = 1;
+  int64_t t0;
+
+  assert_int_equal(fake_start(&r, &f, &c), 0);
+  assert_int_equal(gc_set_option(c, GC_OPT_TIMEOUT_MS, (uint64_t)GC_TIMEOUT_MAX_MS + 1),
+                   GC_EINVAL);
+  assert_int_equal(gc_set_option(c, GC_OPT_TIMEOUT_MS, 200), 0);
+  t0 = h_now_ms();
+  assert_int_equal(gc_retain_async(c, gcd_handle_make(1, 1), &rc), 0);
+  assert_int_equal(gc_sync(c), GC_ETIMEDOUT);
+  assert_true(elapsed_since(t0) >= 150 && elapsed_since(t0) < 5000);
+  assert_int_equal(rc, GC_ETIMEDOUT);
+  assert_non_null(strstr(gc_last_error(c), "200 ms"));
+  assert_int_equal(gc_info(c, NULL), GC_ECLOSED);
+  fake_finish(&r, c);
+}
+
+/* A daemon that stops reading: a request too big for the socket buffers
+ * cannot hold the caller past the timeout either. */
+static void test_client_fake_deaf_daemon_send_times_out(void **state) {
+  fake f = good_fake();
+  fake_run r;
+  gc_client *c;
+  gc_batch *b;
+  char go = 1;
+
+  f.after = AFTER_DEAF;
+  assert_int_equal(fake_start(&r, &f, &c), 0);
+  assert_int_equal(gc_set_option(c, GC_OPT_TIMEOUT_MS, 300), 0);
+  assert_int_equal(gc_batch_new(c, &b), 0);
+  for (int i = 0; i < 100000; i++) /* ~0.8 MB, under the fake's 1 MiB frame limit */
+    assert_int_equal(gc_batch_retain(b, gcd_handle_make(1, 1)), 0);
+  assert_int_equal(gc_batch_run(b), GC_ETIMEDOUT);
+  assert_non_null(strstr(gc_last_error(c), "sending"));
+  gc_batch_free(b);
+  h_child_write(&r.ch, &go, 1);
+  fake_finish(&r, c);
+}
+
+/* $GCD_TIMEOUT_MS that is not a number is refused, not ignored. */
+static void test_client_fake_bad_timeout_env_refused(void **state) {
+  gc_client *c = (gc_client *)1;
+
+  setenv("GCD_TIMEOUT_MS", "10s", 1);
+  assert_int_equal(gc_connect("/nonexistent/gcd.sock", "x", &c), GC_EINVAL);
+  unsetenv("GCD_TIMEOUT_MS");
+  assert_null(c);
+  assert_non_null(strstr(gc_last_error(NULL), "GCD_TIMEOUT_MS"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_client_fake_good_segments_are_mapped),
@@ -281,6 +375,10 @@ int main(void) {
       cmocka_unit_test(test_client_fake_geometry_outside_segment),
       cmocka_unit_test(test_client_fake_wrong_seq_kills_connection),
       cmocka_unit_test(test_client_fake_huge_response_refused_before_allocating),
+      cmocka_unit_test(test_client_fake_silent_hello_times_out),
+      cmocka_unit_test(test_client_fake_unanswered_request_times_out),
+      cmocka_unit_test(test_client_fake_deaf_daemon_send_times_out),
+      cmocka_unit_test(test_client_fake_bad_timeout_env_refused),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,12 +19,13 @@ static void test_client_local_strerror_and_names(void **state) {
   assert_string_equal(gc_strerror(GC_ESTALE), "stale handle: the object was freed");
   assert_string_equal(gc_err_name(GC_ESTALE), "GC_ESTALE");
   assert_string_equal(gc_err_name(GC_ENOCLIENT), "GC_ENOCLIENT");
+  assert_string_equal(gc_err_name(GC_ETIMEDOUT), "GC_ETIMEDOUT");
   assert_string_equal(gc_strerror(GC_ENOMEM), "heap full");
   assert_string_equal(gc_strerror(-1000), "unknown error");
   assert_string_equal(gc_strerror(5), "unknown error");
   assert_string_equal(gc_err_name(-1000), "GC_UNKNOWN");
   /* Every code of the map has its own text and name. */
-  for (int e = GC_EINVAL; e >= GC_ENOCLIENT; e--) {
+  for (int e = GC_EINVAL; e >= GC_ETIMEDOUT; e--) {
     assert_string_not_equal(gc_strerror(e), "unknown error");
     assert_memory_equal(gc_err_name(e), "GC_E", 4);
   }

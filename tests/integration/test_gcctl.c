@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <grp.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "harness.h"
@@ -203,6 +205,31 @@ static void test_gcctl_bad_usage_exits_64(void **state) {
   assert_int_equal(GCCTL(f, "stats", "x"), 64);
   assert_int_equal(GCCTL(f, "debug", "saveall", "maybe"), 64);
   assert_non_null(strstr(f->err, "gcctl: "));
+}
+
+/* A socket that takes connections but never answers (nobody accepts them):
+ * --timeout gives up with 75, the sysexits code for a temporary failure;
+ * a timeout that is not a number of seconds is bad usage. */
+static void test_gcctl_timeout_exits_75(void **state) {
+  fixture *f = *state;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  char path[sizeof f->d.dir + 16];
+  int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+  int64_t t0;
+
+  snprintf(path, sizeof path, "%s/mute.sock", f->d.dir);
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+  assert_int_equal(listen(ls, 4), 0);
+  t0 = h_now_ms();
+  assert_int_equal(run_argv(f, path, (const char *const[]){"--timeout", "0.3", "ping", NULL}),
+                   75);
+  assert_true(h_now_ms() - t0 < 5000);
+  assert_non_null(strstr(f->err, "300 ms"));
+  assert_int_equal(GCCTL(f, "--timeout", "soon", "ping"), 64);
+  assert_int_equal(GCCTL(f, "-t", "5", "ping"), 0); /* a live daemon answers */
+  close(ls);
+  unlink(path);
 }
 
 static void test_gcctl_refused_request_exits_1(void **state) {
@@ -437,6 +464,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_gcctl_socket_from_environment, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gcctl_unreachable_exits_69, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gcctl_bad_usage_exits_64, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_gcctl_timeout_exits_75, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gcctl_refused_request_exits_1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gcctl_collect_finds_cycle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gcctl_isenabled_exit_codes, setup, teardown),
