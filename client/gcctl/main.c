@@ -126,7 +126,7 @@ int ctl_connect(ctl *c) {
 /* ----------------------------------------------------------------- help */
 
 static void usage_all(FILE *f) {
-  fputs("Usage: gcctl [-s SOCKET] COMMAND [ARGS] [--json]\n"
+  fputs("Usage: gcctl [-s SOCKET] [-t SECS] COMMAND [ARGS] [--json]\n"
         "Administer gcd, the shared-memory object heap daemon.\n\n"
         "Options:\n"
         "  -s, --socket PATH  the daemon's socket (default: $GCD_SOCKET, then\n"
@@ -144,7 +144,7 @@ static void usage_all(FILE *f) {
 }
 
 static int usage_one(const command *cmd) {
-  printf("Usage: gcctl [-s SOCKET] %s%s%s [--json]\n\n%s\n", cmd->name,
+  printf("Usage: gcctl [-s SOCKET] [-t SECS] %s%s%s [--json]\n\n%s\n", cmd->name,
          cmd->args[0] ? " " : "", cmd->args, cmd->help);
   return 0;
 }
