@@ -80,7 +80,8 @@ typedef struct conn {
   bool closing;      /* no more frames are read; shutdown or close under way */
 } conn;
 
-/* Replies gathered during one read, written together in one uv_write. */
+/* Replies gathered during one read, sent together: uv_try_write, then one
+ * uv_write for what the socket did not take at once. */
 typedef struct outq {
   uv_buf_t *bufs;
   void **owned;      /* what to free() when the write completes */
