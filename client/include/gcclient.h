@@ -333,7 +333,8 @@ typedef enum {
    *  deferred as described above; 0 (the default): synchronous. */
   GC_OPT_ONEWAY_RELEASE = 2,
   /** Milliseconds, 0..GC_TIMEOUT_MAX_MS: the longest a call waits for the
-   *  daemon to take one request frame, or to send one answer. 0 waits
+   *  daemon to take what the library sends at once (a frame, or the async
+   *  frames gathered for one send), or to send one answer. 0 waits
    *  without limit (the default, unless $GCD_TIMEOUT_MS gave gc_connect()
    *  another). When it runs out the call returns GC_ETIMEDOUT and the
    *  connection is closed -- the answer may still come, so the stream can no

@@ -253,7 +253,8 @@ static int recv_response(gc_client *c, int *fds, int *nfds, Response **out) {
     return gc__fail(c, GC_EPROTO, "daemon sent a frame of %u bytes (limit %zu)", n,
                     response_limit(c));
   }
-  if ((err = buf_reserve(c, n)) != 0 || (err = read_exact(c, c->buf, n, deadline, NULL, NULL)) != 0) {
+  if ((err = buf_reserve(c, n)) != 0 ||
+      (err = read_exact(c, c->buf, n, deadline, NULL, NULL)) != 0) {
     gc__wire_kill(c);
     return err;
   }
@@ -613,6 +614,7 @@ int gc__wire_hello(gc_client *c, const char *client_name) {
   Request req = GCD__WIRE__REQUEST__INIT;
   Response *resp = NULL;
   int fds[2] = {-1, -1}, nfds = 0, err;
+  unsigned timeout = c->timeout_ms;
 
   hello.protocol_version = PROTOCOL_VERSION;
   hello.client_name = (char *)(client_name ? client_name : "");
@@ -620,13 +622,11 @@ int gc__wire_hello(gc_client *c, const char *client_name) {
   op.hello = &hello;
   req.n_ops = 1;
   req.ops = &ptr;
-  unsigned timeout = c->timeout_ms;
   if (timeout == 0) /* bounded even without a timeout: see gc_connect() */
     c->timeout_ms = GC_HELLO_TIMEOUT_MS;
   err = roundtrip(c, &req, fds, &nfds, &resp);
   c->timeout_ms = timeout;
-  if (err == 0 &&
-      (err = hello_check(c, resp, nfds)) == 0) {
+  if (err == 0 && (err = hello_check(c, resp, nfds)) == 0) {
     const Gcd__Wire__HelloReply *h = resp->results[0]->hello;
 
     c->max_frame = h->max_frame;
