@@ -237,12 +237,16 @@ void gcd_gc_destroy(gcd_gc *gc) {
  * Hooks (loop thread, lock held).
  * ---------------------------------------------------------------------- */
 
-/* idx's scan word is written here, at allocation, so that its page faults
- * in as the heap grows rather than during the first collection that meets
- * it; idx is no member of a running collection, whose stamp 0 never is.
+/* idx's scan record is written here, at allocation: its word (so that the
+ * page faults in as the heap grows rather than during the first collection
+ * that meets it; idx is no member of a running collection, whose stamp 0
+ * never is) and where[] from the entry just filled, which a live object
+ * never changes, so that no pass of a collection reads the shared table.
  * Its dirty epoch is left alone: resetting it would let an entry reused
  * many times in one collection be listed in touched[] many times. */
 void gcd_gc_track(gcd_gc *gc, uint32_t idx) {
+  const gcd_obj *o = gcd_heap_obj(gc->heap, idx);
+  gc->where[idx] = (o->slots << NSLOTS_BITS) | o->nslots;
   word_set(gc, idx, 0);
   set_tag(gc, idx, gc->epoch);
   link_tail(gc, 0, idx);
@@ -297,17 +301,15 @@ void gcd_gc_begin(gcd_gc *gc, int gen) {
   gc->active = true;
 }
 
-/* Writes each member's scan record from its table entry, gc_refs = count,
- * and lists the members in cand[]. A member's nslots and slots fields were
- * written before the collection began and do not change until it ends; its
- * count may, and the dirty mark covers that. */
+/* Sets each member's gc_refs = count (from the heap's private copy of the
+ * counts: this pass reads no shared table entry; where[] was written when
+ * the member was tracked) and lists the members in cand[]. A member's
+ * count may change while this runs; the dirty mark covers that. */
 uint64_t gcd_gc_update_refs(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
   uint64_t n = 0, stamp = (uint64_t)gc->stamp << STAMP_SHIFT;
   for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
-    const gcd_obj *o = gcd_heap_obj(gc->heap, x);
-    uint64_t c = atomic_load_explicit(&o->refcount, memory_order_relaxed);
-    gc->where[x] = (o->slots << NSLOTS_BITS) | o->nslots;
+    uint64_t c = gcd_heap_refcount(gc->heap, x);
     word_set(gc, x, stamp | (BIAS + (c < REFS_CLAMP ? c : REFS_CLAMP)));
     gc->cand[n++] = x;
   }

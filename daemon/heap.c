@@ -155,8 +155,16 @@ int gcd_heap_init(gcd_heap *h, const gcd_heap_config *cfg) {
     goto fail_header;
   if ((err = arenas_init(h, &m)) != 0)
     goto fail_header;
+  h->counts = gcd_shm_private_alloc(m.table_cap * sizeof *h->counts);
+  if (h->counts == NULL) {
+    err = GC_ENOMEM;
+    goto fail_counts;
+  }
   return 0;
 
+fail_counts:
+  gcd_arena_destroy(&h->data_arena);
+  gcd_arena_destroy(&h->slot_arena);
 fail_header:
   gcd_shm_destroy(&h->data);
 fail_data:
@@ -166,6 +174,8 @@ fail_data:
 
 /* Loop thread, at shutdown (the collector stopped). */
 void gcd_heap_destroy(gcd_heap *h) {
+  gcd_shm_private_free((void *)h->counts, h->table_cap * sizeof *h->counts);
+  h->counts = NULL;
   gcd_arena_destroy(&h->data_arena);
   gcd_arena_destroy(&h->slot_arena);
   gcd_shm_destroy(&h->data);
@@ -277,6 +287,14 @@ static void blocks_put(gcd_heap *h, uint64_t soff, uint32_t nslots,
     gcd_arena_free(&h->data_arena, doff, payload_units(nbytes));
 }
 
+/* Loop thread: the only writer of counts, so a load and a store do (no
+ * locked read-modify-write). The private copy is the one read back; the
+ * table's is published for clients' mappings (invariant I2 holds for it). */
+static void count_store(gcd_heap *h, uint32_t i, uint64_t v) {
+  atomic_store_explicit(&h->counts[i], v, RELAXED);
+  atomic_store_explicit(&h->table[i].refcount, v, RELAXED);
+}
+
 /* Fills entry i for a new object and publishes it: flags are stored last
  * with release, so a reader that loads them with acquire and sees LIVE also
  * sees every field before. Collector bits (8 and up) start clear. */
@@ -290,7 +308,7 @@ static void entry_publish(gcd_heap *h, uint32_t i, uint32_t type,
   o->slots = soff;
   o->data_off = doff;
   o->nbytes = nbytes;
-  atomic_store_explicit(&o->refcount, 1, RELAXED);
+  count_store(h, i, 1);
   atomic_store_explicit(&o->flags,
                         nslots > 0 ? GCD_OBJ_LIVE | GCD_OBJ_TRACKED : GCD_OBJ_LIVE,
                         RELEASE);
@@ -348,9 +366,6 @@ uint64_t gcd_heap_handle(const gcd_heap *h, uint32_t index) {
   return gcd_handle_make(index, atomic_load_explicit(&h->table[index].gen, RELAXED));
 }
 
-uint64_t gcd_heap_refcount(const gcd_heap *h, uint32_t index) {
-  return atomic_load_explicit(&h->table[index].refcount, RELAXED);
-}
 
 /* The collector must see every change of a count or of slots made while it
  * scans (the dirty-bit protocol, collector.h). */
@@ -370,7 +385,7 @@ static bool keep_zombie(gcd_heap *h, uint32_t i, uint32_t flags) {
 void gcd_heap_incref(gcd_heap *h, uint32_t index) {
   assert(atomic_load_explicit(&h->table[index].flags, RELAXED) & GCD_OBJ_LIVE);
   touch(h, index);
-  atomic_fetch_add_explicit(&h->table[index].refcount, 1, RELAXED);
+  count_store(h, index, gcd_heap_refcount(h, index) + 1);
 }
 
 /* ---------------------------------------------------------------- frees */
@@ -416,13 +431,14 @@ static uint64_t release_children(gcd_heap *h, uint32_t i, uint32_t *dying) {
     /* Only the loop thread writes slots: a load and a store, not a locked
      * exchange, on a path that may run ten million times in a row. */
     uint64_t c = atomic_load_explicit(&h->slots[o->slots + k], RELAXED);
-    if (c != 0)
-      atomic_store_explicit(&h->slots[o->slots + k], 0, RELAXED);
+    if (c == 0)
+      continue;
+    atomic_store_explicit(&h->slots[o->slots + k], 0, RELAXED);
     uint32_t ci = gcd_handle_index(c);
-    if (c != 0)
-      touch(h, ci);
-    if (c != 0 &&
-        atomic_fetch_sub_explicit(&h->table[ci].refcount, 1, RELAXED) == 1) {
+    touch(h, ci);
+    uint64_t left = gcd_heap_refcount(h, ci) - 1;
+    count_store(h, ci, left);
+    if (left == 0) {
       obj_kill(h, ci, dying);
       killed++;
     }
@@ -470,12 +486,13 @@ void gcd_heap_free_entry(gcd_heap *h, uint32_t index) {
 
 /* Loop thread. */
 uint64_t gcd_heap_decref(gcd_heap *h, uint32_t index) {
-  gcd_obj *o = &h->table[index];
+  uint64_t count = gcd_heap_refcount(h, index), left = count - 1;
 
-  assert(atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE);
-  assert(atomic_load_explicit(&o->refcount, RELAXED) > 0);
+  assert(atomic_load_explicit(&h->table[index].flags, RELAXED) & GCD_OBJ_LIVE);
+  assert(count > 0);
   touch(h, index);
-  if (atomic_fetch_sub_explicit(&o->refcount, 1, RELAXED) != 1)
+  count_store(h, index, left);
+  if (left != 0)
     return 0;
   return free_graph(h, index);
 }
@@ -674,6 +691,10 @@ static int verify_count(vstate *v, uint32_t i, const uint64_t *external) {
     return FAIL("object %u (handle 0x%016" PRIx64 "): refcount %" PRIu64
                 ", counted %" PRIu64 " (slots %" PRIu64 ", external %" PRIu64 ")",
                 i, gcd_heap_handle(v->h, i), rc, in + ext, in, ext);
+  if (gcd_heap_refcount(v->h, i) != rc)
+    return FAIL("object %u (handle 0x%016" PRIx64 "): refcount %" PRIu64
+                " in the table, %" PRIu64 " in the daemon's copy",
+                i, gcd_heap_handle(v->h, i), rc, gcd_heap_refcount(v->h, i));
   return 0;
 }
 

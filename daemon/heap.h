@@ -62,6 +62,12 @@ typedef struct gcd_heap {
   uint64_t table_hwm;          /* next never-used index */
   uint64_t table_reserved;     /* entries whose backing is reserved */
   uint32_t free_head;          /* free-entry list through obj.slots, 0 = empty */
+  /* Each entry's reference count again, private and dense (8 bytes an
+   * entry, on huge pages where the system allows): the copy the daemon
+   * reads, and the one the collector's first pass reads without touching
+   * the 48-byte shared entries. The loop thread writes both copies
+   * together; the verifier checks they agree. */
+  _Atomic uint64_t *counts;
   uint64_t objects, allocs, frees;
   uint64_t cycle_frees;        /* of frees: objects the collector found unreachable */
   struct gcd_gc *gc;           /* the collector, told of every change; may be NULL */
@@ -118,8 +124,11 @@ int gcd_heap_set_ref(gcd_heap *h, uint64_t obj, uint32_t slot, uint64_t target);
 int gcd_heap_get_ref(const gcd_heap *h, uint64_t obj, uint32_t slot,
                      uint64_t *out);
 
-/** The live object's reference count. */
-uint64_t gcd_heap_refcount(const gcd_heap *h, uint32_t index);
+/** The live object's reference count. Any thread: the collector reads it
+ *  while the loop thread may change it (the dirty protocol covers that). */
+static inline uint64_t gcd_heap_refcount(const gcd_heap *h, uint32_t index) {
+  return atomic_load_explicit(&h->counts[index], memory_order_relaxed);
+}
 
 /**
  * Collector, heap lock held: hands back object index's entry and slot array.

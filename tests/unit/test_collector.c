@@ -194,11 +194,13 @@ static void test_collector_huge_count_is_a_root(void **state) {
   fixture *f = *state;
   uint64_t a, b;
   dropped_pair(f, &a, &b);
-  _Atomic uint64_t *rc = &f->heap.table[ix(f, a)].refcount;
+  _Atomic uint64_t *rc = &f->heap.table[ix(f, a)].refcount, *own = &f->heap.counts[ix(f, a)];
   atomic_fetch_add(rc, UINT64_C(1) << 40);
+  atomic_fetch_add(own, UINT64_C(1) << 40);
   assert_int_equal(collect(f, 2).unreachable, 0);
   assert_int_equal(live(f), 2);
   atomic_fetch_sub(rc, UINT64_C(1) << 40);
+  atomic_fetch_sub(own, UINT64_C(1) << 40);
   assert_int_equal(collect(f, 2).unreachable, 2);
   assert_int_equal(live(f), 0);
 }

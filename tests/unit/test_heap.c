@@ -597,6 +597,13 @@ static void test_heap_verify_catches_corrupt_refcount(void **state) {
   f->ext[index_of(&f->h, a)] = 0; /* an outside reference the count lacks */
   assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
   assert_non_null(strstr(msg, "refcount 1, counted 0"));
+  f->ext[index_of(&f->h, a)] = 1;
+  assert_heap_ok(f);
+  atomic_store(&f->h.counts[index_of(&f->h, b)], 5); /* the two copies disagree */
+  assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
+  assert_non_null(strstr(msg, "refcount 2 in the table, 5 in the daemon's copy"));
+  atomic_store(&f->h.counts[index_of(&f->h, b)], 2);
+  assert_heap_ok(f);
 }
 
 static void test_heap_verify_catches_corrupt_slot(void **state) {
