@@ -507,6 +507,80 @@ void gcd_arena_free(gcd_arena *a, uint64_t off, uint64_t n) {
   run_free(a, off, n);
 }
 
+/* Whether bits [i, i + k) of a bitmap are all set. */
+static int bits_all_set(const uint64_t *bm, uint64_t i, uint64_t k) {
+  while (k > 0) {
+    uint64_t b = i % 64, m = k < 64 - b ? k : 64 - b;
+    uint64_t mask = (m == 64 ? UINT64_MAX : (((uint64_t)1 << m) - 1)) << b;
+    if ((bm[i / 64] & mask) != mask)
+      return 0;
+    i += m;
+    k -= m;
+  }
+  return 1;
+}
+
+static void bits_clear(uint64_t *bm, uint64_t i, uint64_t k) {
+  while (k > 0) {
+    uint64_t b = i % 64, m = k < 64 - b ? k : 64 - b;
+    bm[i / 64] &= ~((m == 64 ? UINT64_MAX : (((uint64_t)1 << m) - 1)) << b);
+    i += m;
+    k -= m;
+  }
+}
+
+/* Blocks i..i+k of SMALL region r, all handed out, go back at once; what
+ * small_free() does for one, counters and lists touched once. */
+static void small_free_many(gcd_arena *a, uint32_t r, uint64_t i, uint64_t k, unsigned c) {
+  gcd_arena_region *g = &a->regions[r];
+
+  bits_clear(g->bitmap, i, k);
+  if (i / 64 < g->hint)
+    g->hint = (uint32_t)(i / 64);
+  if (!g->listed)
+    list_push(a, r);
+  a->used -= k * class_size(c);
+  g->used -= (uint32_t)k;
+  if (g->used > g->pinned)
+    return;
+  if (a->classes[c].spare == NIL)
+    a->classes[c].spare = r;
+  else
+    region_close(a, r);
+}
+
+/* Loop thread, or the collector with the heap lock. Each region's share of
+ * the run is checked whole (every block handed out) before any goes back;
+ * a share that is not is freed block by block, where gcd_arena_free()
+ * catches the culprit. */
+void gcd_arena_free_run(gcd_arena *a, uint64_t off, uint64_t n, uint64_t count) {
+  uint64_t bs = gcd_arena_block_size(a, n);
+
+  while (count > 0) {
+    uint32_t r;
+    uint64_t i, k;
+
+    if (n > SMALL_MAX || !in_range(a, off, n) || !small_block(a, off, n, &r, &i)) {
+      gcd_arena_free(a, off, n);
+      off += bs;
+      count--;
+      continue;
+    }
+    k = a->regions[r].nblocks - i;
+    if (k > count)
+      k = count;
+    if (!bits_all_set(a->regions[r].bitmap, i, k)) {
+      gcd_arena_free(a, off, n);
+      off += bs;
+      count--;
+      continue;
+    }
+    small_free_many(a, r, i, k, class_of(n));
+    off += k * bs;
+    count -= k;
+  }
+}
+
 /* Any caller that holds the arena still (loop thread, or the verifier). */
 int gcd_arena_owns(const gcd_arena *a, uint64_t off, uint64_t n) {
   const gcd_arena_region *g;

@@ -64,6 +64,15 @@ int gcd_arena_alloc(gcd_arena *a, uint64_t n, uint64_t *off);
 /** Takes back a block from gcd_arena_alloc(a, n, ...). */
 void gcd_arena_free(gcd_arena *a, uint64_t off, uint64_t n);
 
+/**
+ * Takes back count blocks from gcd_arena_alloc(a, n, ...) that lie one
+ * after another: the k-th at off + k * gcd_arena_block_size(a, n). The same
+ * as count calls of gcd_arena_free(), at a bitmap word's cost per 64 small
+ * blocks: a collection frees its garbage in allocation order, so its slot
+ * arrays come back in such runs.
+ */
+void gcd_arena_free_run(gcd_arena *a, uint64_t off, uint64_t n, uint64_t count);
+
 /** The units a request of n really takes (its size class). */
 uint64_t gcd_arena_block_size(const gcd_arena *a, uint64_t n);
 

@@ -10,6 +10,7 @@
  */
 #include "collector.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -531,26 +532,31 @@ static uint64_t release_outside(gcd_gc *gc, uint32_t x) {
 }
 
 /* Frees U: first the references leaving it, walking cand[] (which the
- * split filled with U) so that records and targets are fetched ahead; then
- * the entries. The whole list goes: it is walked and emptied once, without
- * unlinking each member (freeing an entry calls no collector hook). */
+ * split filled with U, in scan order) so that records and targets are
+ * fetched ahead, and packing the members still in U (not reaped, not
+ * rescued) to its front; then their entries, in that order, which is the
+ * order they were allocated in for a graph built in one go, so the heap
+ * gives their slot arrays back a run at a time. The list goes whole: it is
+ * emptied once, without unlinking each member (freeing an entry calls no
+ * collector hook). */
 static uint64_t free_unreachable(gcd_gc *gc) {
-  uint32_t us = sentinel(gc, GCD_GC_UNREACH);
-  uint64_t freed = 0;
-  for (uint64_t i = 0; i < gc->ncand; i++) { /* U as split, in order */
+  uint64_t freed = 0, u = 0;
+  for (uint64_t i = 0; i < gc->ncand; i++) {
     fetch_ahead(gc, i);
-    if (in_unreach(gc, gc->cand[i])) /* not reaped, not rescued */
-      freed += release_outside(gc, gc->cand[i]);
+    uint32_t x = gc->cand[i];
+    if (!in_unreach(gc, x))
+      continue;
+    freed += release_outside(gc, x);
+    gc->cand[u++] = x;
   }
-  for (uint32_t x = gc->next[us], nx; x != us; x = nx) {
-    nx = gc->next[x];
-    set_tag(gc, x, GCD_GC_T_NONE);
-    word_set(gc, x, 0);
-    gcd_heap_free_entry(gc->heap, x);
-    freed++;
+  for (uint64_t i = 0; i < u; i++) {
+    set_tag(gc, gc->cand[i], GCD_GC_T_NONE);
+    word_set(gc, gc->cand[i], 0);
   }
+  assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the list agree */
+  gcd_heap_free_entries(gc->heap, gc->cand, u);
   list_init(gc, GCD_GC_UNREACH);
-  return freed;
+  return freed + u;
 }
 
 void gcd_gc_finish(gcd_gc *gc, gcd_gc_result *out) {

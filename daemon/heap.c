@@ -467,8 +467,9 @@ static uint64_t free_graph(gcd_heap *h, uint32_t root) {
   return freed;
 }
 
-/* Collector, lock held. */
-void gcd_heap_free_entry(gcd_heap *h, uint32_t index) {
+/* Collector, lock held: entry index goes; its slot block is left to the
+ * caller, which gets its offset and size. */
+static void entry_free(gcd_heap *h, uint32_t index, uint64_t *soff, uint32_t *nslots) {
   gcd_obj *o = &h->table[index];
   uint32_t fl = atomic_load_explicit(&o->flags, RELAXED);
 
@@ -479,9 +480,56 @@ void gcd_heap_free_entry(gcd_heap *h, uint32_t index) {
     assert(fl & GCD_OBJ_ZOMBIE);
     atomic_store_explicit(&o->flags, 0, RELEASE);
   }
-  if (o->nslots > 0)
-    gcd_arena_free(&h->slot_arena, o->slots, o->nslots);
+  *soff = o->slots;
+  *nslots = o->nslots;
   entry_put(h, index);
+}
+
+void gcd_heap_free_entry(gcd_heap *h, uint32_t index) {
+  uint64_t soff;
+  uint32_t ns;
+
+  entry_free(h, index, &soff, &ns);
+  if (ns > 0)
+    gcd_arena_free(&h->slot_arena, soff, ns);
+}
+
+/* Slot blocks of one size, each right after the one before. */
+typedef struct slot_run {
+  uint64_t off, step, count;
+  uint32_t nslots;
+} slot_run;
+
+static void run_flush(gcd_heap *h, slot_run *run) {
+  if (run->count > 0)
+    gcd_arena_free_run(&h->slot_arena, run->off, run->nslots, run->count);
+  run->count = 0;
+}
+
+/* Extends the run with the block [soff, nslots) if it follows on, else
+ * gives the run back and starts another. */
+static void run_add(gcd_heap *h, slot_run *run, uint64_t soff, uint32_t nslots) {
+  if (run->count > 0 && nslots == run->nslots && soff == run->off + run->count * run->step) {
+    run->count++;
+    return;
+  }
+  run_flush(h, run);
+  *run = (slot_run){.off = soff, .nslots = nslots, .count = 1,
+                    .step = gcd_arena_block_size(&h->slot_arena, nslots)};
+}
+
+void gcd_heap_free_entries(gcd_heap *h, const uint32_t *index, uint64_t n) {
+  slot_run run = {0};
+
+  for (uint64_t k = 0; k < n; k++) {
+    uint64_t soff;
+    uint32_t ns;
+
+    entry_free(h, index[k], &soff, &ns);
+    if (ns > 0)
+      run_add(h, &run, soff, ns);
+  }
+  run_flush(h, &run);
 }
 
 /* Loop thread. */

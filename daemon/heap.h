@@ -138,6 +138,11 @@ static inline uint64_t gcd_heap_refcount(const gcd_heap *h, uint32_t index) {
  */
 void gcd_heap_free_entry(gcd_heap *h, uint32_t index);
 
+/** gcd_heap_free_entry() for index[0..n); slot arrays that lie one after
+ *  another in the slot arena (as objects allocated in a row do) go back a
+ *  run at a time (gcd_arena_free_run). */
+void gcd_heap_free_entries(gcd_heap *h, const uint32_t *index, uint64_t n);
+
 /** Loop thread, or the heap lock held: gives the memory of up to max
  *  emptied arena regions back to the system (a system call each). Frees
  *  leave emptied regions backed so that a collection freeing millions of

@@ -390,6 +390,66 @@ static void test_arena_free_of_unallocated_block_is_caught(void **state) {
   gcd_arena_destroy(&a);
 }
 
+/* A run of blocks allocated in a row, across a region boundary, goes back
+ * in one call: the arena is empty again, consistent, and hands the same
+ * blocks out again. */
+static void test_arena_free_run_across_regions(void **state) {
+  gcd_arena a;
+  stub s;
+  uint64_t n = R / 2 + 100, *off = malloc(n * sizeof *off); /* blocks of 2 units */
+
+  arena_setup(&a, &s, 0, 8 * R);
+  for (uint64_t k = 0; k < n; k++)
+    assert_int_equal(gcd_arena_alloc(&a, 2, &off[k]), 0);
+  for (uint64_t k = 1; k < n; k++)
+    assert_int_equal(off[k], off[k - 1] + 2); /* in a row, region 0 then 1 */
+  gcd_arena_free_run(&a, off[1], 2, n - 2); /* all but the first and last */
+  assert_int_equal(a.used, 4);
+  assert_verifies(&a);
+  assert_true(gcd_arena_owns(&a, off[0], 2) && gcd_arena_owns(&a, off[n - 1], 2));
+  assert_false(gcd_arena_owns(&a, off[1], 2) || gcd_arena_owns(&a, off[n - 2], 2));
+  gcd_arena_free_run(&a, off[0], 2, 1);
+  gcd_arena_free(&a, off[n - 1], 2);
+  assert_int_equal(a.used, 0);
+  assert_verifies(&a);
+  for (uint64_t k = 0; k < n; k++) /* every block is free again, lowest first */
+    assert_int_equal(gcd_arena_alloc(&a, 2, &off[k]), 0);
+  assert_int_equal(off[n - 1], off[0] + 2 * (n - 1));
+  assert_verifies(&a);
+  free(off);
+  gcd_arena_destroy(&a);
+}
+
+/* A run with a block in it that is not handed out: the blocks that are go
+ * back, that one is left alone (and a debug build stops on it, as
+ * gcd_arena_free() does). */
+static void test_arena_free_run_with_a_hole_frees_the_rest(void **state) {
+  gcd_arena a;
+  stub s;
+  uint64_t off[5];
+  int status;
+  pid_t pid;
+
+  arena_setup(&a, &s, 0, 4 * R);
+  for (int k = 0; k < 5; k++)
+    assert_int_equal(gcd_arena_alloc(&a, 8, &off[k]), 0);
+  gcd_arena_free(&a, off[2], 8);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(2);
+    gcd_arena_free_run(&a, off[0], 8, 5);
+    _exit(gcd_arena_verify(&a, NULL, 0) == 0 && a.used == 0 ? 0 : 1);
+  }
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+#ifdef NDEBUG
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#else
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+#endif
+  gcd_arena_destroy(&a);
+}
+
 /* ------------------------------------------------------------------ stress */
 
 #define STRESS_REGIONS 64
@@ -527,6 +587,8 @@ int main(void) {
       cmocka_unit_test(test_arena_spare_of_one_class_serves_another),
       cmocka_unit_test(test_arena_verify_catches_wrong_count),
       cmocka_unit_test(test_arena_free_of_unallocated_block_is_caught),
+      cmocka_unit_test(test_arena_free_run_across_regions),
+      cmocka_unit_test(test_arena_free_run_with_a_hole_frees_the_rest),
       cmocka_unit_test(test_arena_stress_random_against_shadow_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
