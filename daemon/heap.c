@@ -366,7 +366,6 @@ uint64_t gcd_heap_handle(const gcd_heap *h, uint32_t index) {
   return gcd_handle_make(index, atomic_load_explicit(&h->table[index].gen, RELAXED));
 }
 
-
 /* The collector must see every change of a count or of slots made while it
  * scans (the dirty-bit protocol, collector.h). */
 static void touch(gcd_heap *h, uint32_t index) {
