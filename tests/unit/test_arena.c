@@ -505,8 +505,40 @@ static void shadow_drop(uint8_t *map, const gcd_arena *a, uint64_t off,
     map[u] = 0;
 }
 
+/* The live block at off of request size n, or -1. */
+static long find_live(const block *live, unsigned nlive, uint64_t off, uint64_t n) {
+  for (unsigned j = 0; j < nlive; j++)
+    if (live[j].off == off && live[j].n == n)
+      return (long)j;
+  return -1;
+}
+
+static unsigned long long runs_of_many; /* free_run_from() calls with count > 1 */
+
+/* Frees live[i] and the live blocks of its size that follow it one after
+ * another, with one gcd_arena_free_run(). */
+static void free_run_from(gcd_arena *a, uint8_t *map, block *live, unsigned *nlive,
+                          unsigned i) {
+  uint64_t off = live[i].off, n = live[i].n, bs = gcd_arena_block_size(a, n), count = 1;
+
+  while (find_live(live, *nlive, off + count * bs, n) >= 0)
+    count++;
+  for (uint64_t k = 0; k < count; k++)
+    assert_true(gcd_arena_owns(a, off + k * bs, n));
+  runs_of_many += count > 1;
+  gcd_arena_free_run(a, off, n, count);
+  for (uint64_t k = 0; k < count; k++) {
+    long j = find_live(live, *nlive, off + k * bs, n);
+    assert_false(gcd_arena_owns(a, off + k * bs, n));
+    shadow_drop(map, a, off + k * bs, n);
+    live[j] = live[--*nlive];
+  }
+}
+
 /* One step: allocate (while under the live cap and not full) or free a
- * random live block. Returns 1 when an allocation found the arena full. */
+ * random live block (one time in eight with the live blocks of its size
+ * right after it, as one run). Returns 1 when an allocation found the arena
+ * full. */
 static int stress_step(gcd_arena *a, stub *s, uint8_t *map, block *live,
                         unsigned *nlive, uint64_t *x) {
   uint64_t n = random_size(x), off;
@@ -527,6 +559,10 @@ static int stress_step(gcd_arena *a, stub *s, uint8_t *map, block *live,
     return full;
   i = (unsigned)(rnd(x) % *nlive);
   assert_true(gcd_arena_owns(a, live[i].off, live[i].n));
+  if (rnd(x) % 8 == 0) {
+    free_run_from(a, map, live, nlive, i);
+    return full;
+  }
   gcd_arena_free(a, live[i].off, live[i].n);
   shadow_drop(map, a, live[i].off, live[i].n);
   live[i] = live[--*nlive];
@@ -552,8 +588,10 @@ static void test_arena_stress_random_against_shadow_model(void **state) {
     if (it % 20000 == 0)
       assert_verifies(&a);
   }
-  print_message("%u allocations found the arena full\n", full);
+  print_message("%u allocations found the arena full, %llu runs of several blocks freed\n",
+                full, runs_of_many);
   assert_true(full > 0); /* the model was checked at the edge, too */
+  assert_true(runs_of_many > 0);
   while (nlive > 0) {
     nlive--;
     gcd_arena_free(&a, live[nlive].off, live[nlive].n);
