@@ -6,8 +6,9 @@
  * takes generations 0..g as its working set W and:
  *
  *   begin     (lock held)  splice 0..g into W; new objects go to a fresh gen 0
- *   update    (no lock)    gc_refs(x) = refcount(x) for x in W, and each
- *                          member's scan record (word, where) written
+ *   update    (no lock)    gc_refs(x) = refcount(x) for x in W (the heap's
+ *                          private copy of the counts), written into each
+ *                          member's scan word
  *   subtract  (no lock)    gc_refs(t) -= 1 for every slot x -> t inside W
  *   mark      (no lock)    one walk in scan order, as CPython's
  *                          move_unreachable: x with gc_refs > 0 is reachable
@@ -99,11 +100,14 @@ typedef struct gcd_gc {
    * the working set reads 16 bytes an object and never the shared table:
    *   word[x]  stamp (bits 40..63) | TENT (bit 38) | gc_refs + BIAS (0..37)
    *   where[x] slot offset << 26 | nslots, copied from the table entry
+   *            when x is tracked (a live object's slot array never moves)
    * A word whose stamp is the active collection's marks a member of the
    * working set; every other entry carries an older stamp (or 0, written
-   * when it is tracked), so membership costs one load. Written by the
-   * collector thread; the loop thread only zeroes the word of an entry it
-   * tracks, never a member's, hence relaxed atomics. */
+   * when it is tracked), so membership costs one load. Words are written by
+   * the collector thread; the loop thread only zeroes the word, and writes
+   * where[], of an entry it tracks, never a member's (a member freed during
+   * a collection stays a zombie, its entry not reused until finish), hence
+   * relaxed atomics for the words. */
   _Atomic uint64_t *word;
   uint64_t *where;
   uint32_t *cand;                /* the working set in scan order, then the
