@@ -549,33 +549,39 @@ static void small_free_many(gcd_arena *a, uint32_t r, uint64_t i, uint64_t k, un
     region_close(a, r);
 }
 
+/* How many of the count blocks from off (request size n) lie in one SMALL
+ * region, all handed out: *r and *i then name the region and the first
+ * block. 0 when the block at off is not such a one, or a later one in the
+ * region's share is not handed out. */
+static uint64_t clean_share(const gcd_arena *a, uint64_t off, uint64_t n, uint64_t count,
+                            uint32_t *r, uint64_t *i) {
+  uint64_t k;
+
+  if (n > SMALL_MAX || !in_range(a, off, n) || !small_block(a, off, n, r, i))
+    return 0;
+  k = a->regions[*r].nblocks - *i;
+  if (k > count)
+    k = count;
+  return bits_all_set(a->regions[*r].bitmap, *i, k) ? k : 0;
+}
+
 /* Loop thread, or the collector with the heap lock. Each region's share of
  * the run is checked whole (every block handed out) before any goes back;
- * a share that is not is freed block by block, where gcd_arena_free()
+ * where it is not, blocks go one by one through gcd_arena_free(), which
  * catches the culprit. */
 void gcd_arena_free_run(gcd_arena *a, uint64_t off, uint64_t n, uint64_t count) {
   uint64_t bs = gcd_arena_block_size(a, n);
 
   while (count > 0) {
     uint32_t r;
-    uint64_t i, k;
+    uint64_t i, k = clean_share(a, off, n, count, &r, &i);
 
-    if (n > SMALL_MAX || !in_range(a, off, n) || !small_block(a, off, n, &r, &i)) {
+    if (k == 0) {
       gcd_arena_free(a, off, n);
-      off += bs;
-      count--;
-      continue;
+      k = 1;
+    } else {
+      small_free_many(a, r, i, k, class_of(n));
     }
-    k = a->regions[r].nblocks - i;
-    if (k > count)
-      k = count;
-    if (!bits_all_set(a->regions[r].bitmap, i, k)) {
-      gcd_arena_free(a, off, n);
-      off += bs;
-      count--;
-      continue;
-    }
-    small_free_many(a, r, i, k, class_of(n));
     off += k * bs;
     count -= k;
   }

@@ -61,15 +61,17 @@ static int conn_lost(gc_client *c, int err, const char *what) {
                   err == 0 ? "the daemon closed the connection" : strerror(err));
 }
 
+static int64_t now_ms(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* The moment a wait of c->timeout_ms that starts now runs out, on the
  * monotonic clock in ms; 0 when there is no limit. */
 static int64_t deadline_of(const gc_client *c) {
-  struct timespec ts;
-
-  if (c->timeout_ms == 0)
-    return 0;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + c->timeout_ms;
+  return c->timeout_ms == 0 ? 0 : now_ms() + c->timeout_ms;
 }
 
 /* Waits until the socket is ready for events or the deadline passes. With
@@ -83,9 +85,7 @@ static int await(gc_client *c, short events, int64_t deadline, const char *what)
   if (deadline == 0)
     return 0;
   do {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t left = deadline - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    int64_t left = deadline - now_ms();
     r = poll(&p, 1, left > 0 ? (left > INT_MAX ? INT_MAX : (int)left) : 0);
   } while (r < 0 && errno == EINTR);
   if (r > 0)

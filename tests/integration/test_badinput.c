@@ -510,8 +510,13 @@ static uint32_t flood_check(unsigned char *in, size_t *have, uint64_t *seq) {
   size_t off = 0;
   uint32_t n = 0, len;
 
-  while (*have - off >= 4 && (memcpy(&len, in + off, 4), len = ntohl(len),
-                              *have - off - 4 >= len)) {
+  for (;;) {
+    if (*have - off < 4)
+      break;
+    memcpy(&len, in + off, 4);
+    len = ntohl(len);
+    if (*have - off - 4 < len)
+      break;
     Gcd__Wire__Response *r = gcd__wire__response__unpack(NULL, len, in + off + 4);
     assert_non_null(r);
     assert_int_equal(r->seq, *seq);
