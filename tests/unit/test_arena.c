@@ -363,8 +363,6 @@ static void test_arena_verify_catches_wrong_count(void **state) {
   gcd_arena_destroy(&a);
 }
 
-/* In a child, since a debug build aborts: a bad free is caught by the assert
- * (debug) or ignored without touching the arena (release). */
 /* Runs bad(a, off) in a child, as a freeing bug of the daemon would: a
  * debug build stops on it (assert), a release build leaves the arena
  * consistent with `used` units still handed out. */
