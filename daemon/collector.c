@@ -48,11 +48,6 @@ static void unlink_one(gcd_gc *gc, uint32_t idx) {
   gc->prev[gc->next[idx]] = gc->prev[idx];
 }
 
-static void move_to(gcd_gc *gc, int list, uint32_t idx) {
-  unlink_one(gc, idx);
-  link_tail(gc, list, idx);
-}
-
 /* Appends every member of from to the tail of to, leaving from empty. O(1). */
 static void splice(gcd_gc *gc, int from, int to) {
   uint32_t fs = sentinel(gc, from), ts = sentinel(gc, to);
@@ -314,7 +309,7 @@ uint64_t gcd_gc_update_refs(gcd_gc *gc) {
     word_set(gc, x, stamp | (BIAS + (c < REFS_CLAMP ? c : REFS_CLAMP)));
     gc->cand[n++] = x;
   }
-  gc->ncand = n;
+  gc->ncand = gc->nwork = n;
   return n;
 }
 
@@ -373,37 +368,62 @@ static void reach_from(gcd_gc *gc, uint32_t x) {
   }
 }
 
+/* The mark reads the slots of reachable members only. Where it has found
+ * nothing reachable for a while (a stretch of garbage) it fetches ahead only
+ * the words it will test, not records, slot arrays and targets it would not
+ * read; a reachable member switches the full look-ahead back on for the
+ * next MARK_HEAVY members. */
+#define MARK_HEAVY 256
+
+static void fetch_word_ahead(const gcd_gc *gc, uint64_t i) {
+  if (i + AHEAD_TARGETS < gc->ncand)
+    __builtin_prefetch((const void *)&gc->word[gc->cand[i + AHEAD_TARGETS]], 1);
+}
+
 /* CPython's move_unreachable, over cand[]: one walk in scan order. A member
  * with gc_refs > 0 is referenced from outside the set or by a member found
  * reachable before it; one with gc_refs <= 0 is tentatively unreachable
  * until a reachable member refers to it. Each member is revived at most
  * once, so cand[] (2 * cap) never overflows. */
 static void mark_reachable(gcd_gc *gc) {
+  uint64_t heavy_until = MARK_HEAVY;
   for (uint64_t i = 0; i < gc->ncand; i++) {
-    fetch_ahead(gc, i);
+    if (i < heavy_until)
+      fetch_ahead(gc, i);
+    else
+      fetch_word_ahead(gc, i);
     uint32_t x = gc->cand[i];
     uint64_t w = word_get(gc, x);
-    if (refs_of(w) > 0)
+    if (refs_of(w) > 0) {
       reach_from(gc, x);
-    else
+      heavy_until = i + MARK_HEAVY;
+    } else {
       word_set(gc, x, w | TENT);
+    }
   }
 }
 
-/* Members still TENT move to the unreachable list, and are listed in
- * cand[] (free once the mark is done) for finish to walk with fetch_ahead.
- * The loop thread never touches the links of working-set members, so this
- * needs no lock. */
+/* Members still TENT form U: they are listed in cand[] (its first nwork
+ * entries are W in list order; the rest, members the mark revived, are
+ * done with) and leave every list; the others are linked into W again, in
+ * the same order. A ring or a heap of cycles is all garbage: no link is
+ * written for it. The loop thread never touches the links of working-set
+ * members, so this needs no lock. */
 static void split_unreachable(gcd_gc *gc) {
-  uint32_t ws = sentinel(gc, GCD_GC_WORK);
+  uint32_t ws = sentinel(gc, GCD_GC_WORK), last = ws;
   uint64_t u = 0;
-  for (uint32_t x = gc->next[ws], nx; x != ws; x = nx) {
-    nx = gc->next[x];
+  for (uint64_t i = 0; i < gc->nwork; i++) {
+    uint32_t x = gc->cand[i];
     if (word_get(gc, x) & TENT) {
-      move_to(gc, GCD_GC_UNREACH, x);
       gc->cand[u++] = x;
+      continue;
     }
+    gc->next[last] = x;
+    gc->prev[x] = last;
+    last = x;
   }
+  gc->next[last] = ws;
+  gc->prev[ws] = last;
   gc->count[GCD_GC_UNREACH] = gc->ncand = u;
 }
 
@@ -430,8 +450,9 @@ static uint64_t reap_zombies(gcd_gc *gc) {
   for (uint64_t i = 0; i < gc->nzombies; i++) {
     uint32_t z = gc->zombies[i];
     if (in_unreach(gc, z))
-      gc->count[GCD_GC_UNREACH]--;
-    unlink_one(gc, z);
+      gc->count[GCD_GC_UNREACH]--; /* on no list */
+    else
+      unlink_one(gc, z);
     word_set(gc, z, 0); /* in no set any more */
     set_tag(gc, z, GCD_GC_T_NONE);
     gcd_heap_free_entry(gc->heap, z);
@@ -444,7 +465,7 @@ static uint64_t reap_zombies(gcd_gc *gc) {
 /* x of U survives: back to the working set, and onto the stack. */
 static void revive(gcd_gc *gc, uint32_t x, uint64_t *top) {
   word_set(gc, x, reached(gc));
-  move_to(gc, GCD_GC_WORK, x);
+  link_tail(gc, GCD_GC_WORK, x);
   gc->count[GCD_GC_UNREACH]--;
   gc->stack[(*top)++] = x;
 }
@@ -501,31 +522,34 @@ static void promote(gcd_gc *gc, uint64_t survivors) {
 }
 
 /* Under save-all the garbage list holds a reference on each object, as
- * gc.garbage does, so nothing is freed. */
+ * gc.garbage does, so nothing is freed. U is the members of cand[] still
+ * tentatively unreachable (not reaped, not rescued). */
 static void save_unreachable(gcd_gc *gc) {
-  uint32_t us = sentinel(gc, GCD_GC_UNREACH);
-  for (uint32_t x = gc->next[us]; x != us; x = gc->next[x]) {
+  for (uint64_t i = 0; i < gc->ncand; i++) {
+    uint32_t x = gc->cand[i];
+    if (!in_unreach(gc, x))
+      continue;
     set_tag(gc, x, GCD_GC_T_GARBAGE);
     word_set(gc, x, 0);
+    link_tail(gc, GCD_GC_GARBAGE, x);
+    gc->count[GCD_GC_GARBAGE]++;
     gcd_heap_incref(gc->heap, x);
   }
-  splice(gc, GCD_GC_UNREACH, GCD_GC_GARBAGE);
+  gc->count[GCD_GC_UNREACH] = 0;
 }
 
 /* Drops the references leaving U from x's slots (cascading frees of
- * survivors are ordinary frees now); references inside U just vanish. Lock
- * held: nobody else writes slots now, so a load and a store do (no locked
- * exchange); a slot holds a live object's handle (I4), so its index is
- * enough. */
+ * survivors are ordinary frees now); references inside U just vanish. The
+ * slots are only read: the slot array goes back to the arena with x, and
+ * an allocation zeroes the slots it hands out, so the cleared lines of a
+ * million freed objects need not be written back. A slot holds a live
+ * object's handle (I4), so its index is enough. */
 static uint64_t release_outside(gcd_gc *gc, uint32_t x) {
   uint64_t wh = gc->where[x], freed = 0;
-  _Atomic uint64_t *s = (_Atomic uint64_t *)where_slots(gc, wh);
+  const _Atomic uint64_t *s = where_slots(gc, wh);
   for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
     uint64_t h = atomic_load_explicit(&s[k], memory_order_relaxed);
-    if (h == 0)
-      continue;
-    atomic_store_explicit(&s[k], 0, memory_order_relaxed);
-    if (!in_unreach(gc, gcd_handle_index(h)))
+    if (h != 0 && !in_unreach(gc, gcd_handle_index(h)))
       freed += gcd_heap_decref(gc->heap, gcd_handle_index(h));
   }
   return freed;
@@ -536,9 +560,11 @@ static uint64_t release_outside(gcd_gc *gc, uint32_t x) {
  * fetched ahead, and packing the members still in U (not reaped, not
  * rescued) to its front; then their entries, in that order, which is the
  * order they were allocated in for a graph built in one go, so the heap
- * gives their slot arrays back a run at a time. The list goes whole: it is
- * emptied once, without unlinking each member (freeing an entry calls no
- * collector hook). */
+ * gives their slot arrays back a run at a time. A member's word keeps its
+ * TENT mark to the end, as the test for references inside U reads it; the
+ * stamp goes stale with this collection, and tracking an entry again
+ * zeroes its word. U is on no list (freeing an entry calls no collector
+ * hook). */
 static uint64_t free_unreachable(gcd_gc *gc) {
   uint64_t freed = 0, u = 0;
   for (uint64_t i = 0; i < gc->ncand; i++) {
@@ -547,15 +573,12 @@ static uint64_t free_unreachable(gcd_gc *gc) {
     if (!in_unreach(gc, x))
       continue;
     freed += release_outside(gc, x);
+    set_tag(gc, x, GCD_GC_T_NONE);
     gc->cand[u++] = x;
   }
-  for (uint64_t i = 0; i < u; i++) {
-    set_tag(gc, gc->cand[i], GCD_GC_T_NONE);
-    word_set(gc, gc->cand[i], 0);
-  }
-  assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the list agree */
+  assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
   gcd_heap_free_entries(gc->heap, gc->cand, u);
-  list_init(gc, GCD_GC_UNREACH);
+  gc->count[GCD_GC_UNREACH] = 0;
   return freed + u;
 }
 

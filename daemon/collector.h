@@ -48,7 +48,9 @@ enum {
   GCD_GC_PERMANENT = 3, /* frozen: never scanned */
   GCD_GC_GARBAGE = 4,   /* found unreachable under save-all; kept */
   GCD_GC_WORK = 5,      /* the working set of the active collection */
-  GCD_GC_UNREACH = 6,   /* tentatively unreachable, during a collection */
+  GCD_GC_UNREACH = 6,   /* U, found unreachable, during a collection: a
+                           count only; its members are on no list (cand[]
+                           names them) */
   GCD_GC_NLISTS = 7
 };
 
@@ -111,8 +113,10 @@ typedef struct gcd_gc {
   _Atomic uint64_t *word;
   uint64_t *where;
   uint32_t *cand;                /* the working set in scan order, then the
-                                    members revived by the mark; 2 * cap */
+                                    members revived by the mark; 2 * cap;
+                                    after the mark, U in scan order */
   uint64_t ncand;
+  uint64_t nwork;                /* members of W listed in cand[] by update */
   uint32_t stamp;                /* of the active or last collection */
   /* Loop thread (or lock held): the epoch of the collection that saw the
    * entry change, and the entries that changed during the active one, each

@@ -569,6 +569,32 @@ static void test_collector_free_during_scan_deferred(void **state) {
   verify(f, ext);
 }
 
+/* A collection leaves its garbage's scan words as they were (stamp, TENT):
+ * an entry reused by an object without slots, which is never tracked,
+ * keeps that word, and the next collection must neither count it as a
+ * member nor free it. */
+static void test_collector_reused_untracked_entry_not_a_member(void **state) {
+  fixture *f = *state;
+  uint64_t a, b;
+  dropped_pair(f, &a, &b);
+  assert_int_equal(collect(f, 2).unreachable, 2);
+  uint64_t p = obj(f, 0), q = obj(f, 0); /* take a's and b's entries */
+  assert_int_equal(ix(f, p), gcd_handle_index(b));
+  assert_int_equal(ix(f, q), gcd_handle_index(a));
+  uint64_t holder = obj(f, 2), c, d;
+  link(f, holder, 0, p);
+  link(f, holder, 1, q);
+  dropped_pair(f, &c, &d);
+  gcd_gc_result r = collect(f, 2);
+  assert_int_equal(r.examined, 3); /* holder, c, d */
+  assert_int_equal(r.unreachable, 2);
+  assert_stale(f, c);
+  assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, p)), 2);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, p)] = ext[ix(f, q)] = ext[ix(f, holder)] = 1;
+  verify(f, ext);
+}
+
 /* ---- introspection ---- */
 
 static void test_collector_each_lists_generation(void **state) {
@@ -620,6 +646,7 @@ int main(void) {
       T(test_collector_negative_gc_refs_rescue_what_they_reach),
       T(test_collector_reused_entry_touched_once),
       T(test_collector_free_during_scan_deferred),
+      T(test_collector_reused_untracked_entry_not_a_member),
       T(test_collector_each_lists_generation),
       T(test_collector_verify_catches_broken_list),
 #undef T
