@@ -114,11 +114,7 @@ static bool in_work(const gcd_gc *gc, uint32_t idx) {
 #define REFS_CLAMP (BIAS - 1)
 #define TENT (UINT64_C(1) << 38) /* visited by the mark, found unreachable so far */
 #define STAMP_SHIFT 40
-#define NSLOTS_BITS 26
 
-_Static_assert(GC_SLOTS_MAX < (UINT64_C(1) << NSLOTS_BITS), "nslots fits in where[]");
-_Static_assert(GCD_SLOTS_CAP_MAX <= (UINT64_C(1) << (64 - NSLOTS_BITS)),
-               "a slot offset fits in where[]");
 _Static_assert(GCD_SLOTS_CAP_MAX < BIAS, "subtracting never borrows from TENT");
 
 static uint64_t word_get(const gcd_gc *gc, uint32_t x) {
@@ -143,12 +139,10 @@ static uint64_t reached(const gcd_gc *gc) {
 }
 
 static const _Atomic uint64_t *where_slots(const gcd_gc *gc, uint64_t wh) {
-  return &gc->heap->slots[wh >> NSLOTS_BITS];
+  return &gc->heap->slots[gcd_where_off(wh)];
 }
 
-static uint32_t where_n(uint64_t wh) {
-  return (uint32_t)(wh & ((UINT64_C(1) << NSLOTS_BITS) - 1));
-}
+static uint32_t where_n(uint64_t wh) { return gcd_where_n(wh); }
 
 /* The working-set member a slot points to, or 0. Reads a slot the loop
  * thread may be writing: atomically. A member's entry is not reused before
@@ -182,13 +176,12 @@ static int alloc_arrays(gcd_gc *gc) {
   gc->next = gcd_shm_private_alloc(links_len(gc));
   gc->tag = gcd_shm_private_alloc(cap * sizeof *gc->tag);
   gc->word = gcd_shm_private_alloc(cap * sizeof *gc->word);
-  gc->where = gcd_shm_private_alloc(cap * sizeof *gc->where);
   gc->cand = gcd_shm_private_alloc(2 * cap * sizeof *gc->cand);
   gc->dirty = calloc(cap, sizeof *gc->dirty);
   gc->touched = malloc(cap * sizeof *gc->touched);
   gc->stack = malloc(cap * sizeof *gc->stack);
   gc->zombies = malloc(cap * sizeof *gc->zombies);
-  if (gc->prev && gc->next && gc->tag && gc->word && gc->where && gc->cand &&
+  if (gc->prev && gc->next && gc->tag && gc->word && gc->cand &&
       gc->dirty && gc->touched && gc->stack && gc->zombies)
     return 0;
   return GC_ENOMEM;
@@ -220,7 +213,6 @@ void gcd_gc_destroy(gcd_gc *gc) {
   gcd_shm_private_free(gc->next, links_len(gc));
   gcd_shm_private_free((void *)gc->tag, cap * sizeof *gc->tag);
   gcd_shm_private_free((void *)gc->word, cap * sizeof *gc->word);
-  gcd_shm_private_free(gc->where, cap * sizeof *gc->where);
   gcd_shm_private_free(gc->cand, 2 * cap * sizeof *gc->cand);
   free(gc->dirty);
   free(gc->touched);
@@ -233,16 +225,12 @@ void gcd_gc_destroy(gcd_gc *gc) {
  * Hooks (loop thread, lock held).
  * ---------------------------------------------------------------------- */
 
-/* idx's scan record is written here, at allocation: its word (so that the
- * page faults in as the heap grows rather than during the first collection
- * that meets it; idx is no member of a running collection, whose stamp 0
- * never is) and where[] from the entry just filled, which a live object
- * never changes, so that no pass of a collection reads the shared table.
- * Its dirty epoch is left alone: resetting it would let an entry reused
- * many times in one collection be listed in touched[] many times. */
+/* idx's scan word is zeroed here, at allocation (so that the page faults
+ * in as the heap grows rather than during the first collection that meets
+ * it; stamp 0 is no collection's). Its dirty epoch is left alone:
+ * resetting it would let an entry reused many times in one collection be
+ * listed in touched[] many times. */
 void gcd_gc_track(gcd_gc *gc, uint32_t idx) {
-  const gcd_obj *o = gcd_heap_obj(gc->heap, idx);
-  gc->where[idx] = (o->slots << NSLOTS_BITS) | o->nslots;
   word_set(gc, idx, 0);
   set_tag(gc, idx, gc->epoch);
   link_tail(gc, 0, idx);
@@ -298,8 +286,8 @@ void gcd_gc_begin(gcd_gc *gc, int gen) {
 }
 
 /* Sets each member's gc_refs = count (from the heap's private copy of the
- * counts: this pass reads no shared table entry; where[] was written when
- * the member was tracked) and lists the members in cand[]. A member's
+ * counts: this pass reads nothing shared) and lists the members in
+ * cand[]. A member's
  * count may change while this runs; the dirty mark covers that. */
 uint64_t gcd_gc_update_refs(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
@@ -324,11 +312,11 @@ uint64_t gcd_gc_update_refs(gcd_gc *gc) {
 
 static void fetch_ahead(const gcd_gc *gc, uint64_t i) {
   if (i + AHEAD_WHERE < gc->ncand)
-    __builtin_prefetch(&gc->where[gc->cand[i + AHEAD_WHERE]]);
+    __builtin_prefetch(&gc->heap->where[gc->cand[i + AHEAD_WHERE]]);
   if (i + AHEAD_SLOTS < gc->ncand)
-    __builtin_prefetch(where_slots(gc, gc->where[gc->cand[i + AHEAD_SLOTS]]));
+    __builtin_prefetch(where_slots(gc, gc->heap->where[gc->cand[i + AHEAD_SLOTS]]));
   if (i + AHEAD_TARGETS < gc->ncand) {
-    uint64_t wh = gc->where[gc->cand[i + AHEAD_TARGETS]];
+    uint64_t wh = gc->heap->where[gc->cand[i + AHEAD_TARGETS]];
     const _Atomic uint64_t *s = where_slots(gc, wh);
     for (uint32_t k = 0, n = where_n(wh); k < n && k < TARGETS_MAX; k++) {
       uint32_t t = gcd_handle_index(atomic_load_explicit(&s[k], memory_order_relaxed));
@@ -342,7 +330,7 @@ static void fetch_ahead(const gcd_gc *gc, uint64_t i) {
 void gcd_gc_subtract_refs(gcd_gc *gc) {
   for (uint64_t i = 0; i < gc->ncand; i++) {
     fetch_ahead(gc, i);
-    uint64_t wh = gc->where[gc->cand[i]], w;
+    uint64_t wh = gc->heap->where[gc->cand[i]], w;
     const _Atomic uint64_t *s = where_slots(gc, wh);
     for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
       uint32_t t = target(gc, &s[k], &w);
@@ -356,7 +344,7 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
  * gc_refs 1, so that its visit finds it reachable; one visited and found
  * tentatively unreachable is revived and queued again. */
 static void reach_from(gcd_gc *gc, uint32_t x) {
-  uint64_t wh = gc->where[x], w;
+  uint64_t wh = gc->heap->where[x], w;
   const _Atomic uint64_t *s = where_slots(gc, wh);
   for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
     uint32_t t = target(gc, &s[k], &w);
@@ -475,7 +463,7 @@ static void revive(gcd_gc *gc, uint32_t x, uint64_t *top) {
 static uint64_t revive_reachable(gcd_gc *gc, uint64_t top) {
   uint64_t n = 0;
   while (top > 0) {
-    uint64_t wh = gc->where[gc->stack[--top]];
+    uint64_t wh = gc->heap->where[gc->stack[--top]];
     const _Atomic uint64_t *s = where_slots(gc, wh);
     n++;
     for (uint32_t k = 0, ns = where_n(wh); k < ns; k++) {
@@ -545,7 +533,7 @@ static void save_unreachable(gcd_gc *gc) {
  * million freed objects need not be written back. A slot holds a live
  * object's handle (I4), so its index is enough. */
 static uint64_t release_outside(gcd_gc *gc, uint32_t x) {
-  uint64_t wh = gc->where[x], freed = 0;
+  uint64_t wh = gc->heap->where[x], freed = 0;
   const _Atomic uint64_t *s = where_slots(gc, wh);
   for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
     uint64_t h = atomic_load_explicit(&s[k], memory_order_relaxed);
@@ -703,8 +691,7 @@ static int verify_list(const gcd_gc *gc, int list, uint64_t *seen, char *msg,
       snprintf(msg, len, "collector list %d: broken link at %u", list, x);
       return GC_ECORRUPT;
     }
-    uint32_t fl = atomic_load_explicit(&gcd_heap_obj(gc->heap, x)->flags,
-                                       memory_order_relaxed);
+    uint32_t fl = gcd_heap_flags(gc->heap, x);
     if (!(fl & GCD_OBJ_LIVE) || !(fl & GCD_OBJ_TRACKED) ||
         gcd_gc_generation(gc, x) != list) {
       snprintf(msg, len, "collector list %d: object %u (flags 0x%x) belongs to list %d",
@@ -733,7 +720,7 @@ int gcd_gc_verify(const gcd_gc *gc, char *msg, size_t len) {
       return rc;
   }
   for (uint64_t i = 1; i < gc->heap->table_hwm; i++) {
-    uint32_t fl = atomic_load_explicit(&gc->heap->table[i].flags, memory_order_relaxed);
+    uint32_t fl = gcd_heap_flags(gc->heap, (uint32_t)i);
     tracked += (fl & GCD_OBJ_LIVE) && (fl & GCD_OBJ_TRACKED);
   }
   if (tracked != seen) {

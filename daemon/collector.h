@@ -98,20 +98,17 @@ typedef struct gcd_gc {
   uint64_t cap;                  /* heap table entries */
   uint32_t *prev, *next;         /* list links; sentinels at cap + list */
   _Atomic uint32_t *tag;         /* epoch tags, see above */
-  /* The scan record of each entry, in two dense arrays so that a pass over
-   * the working set reads 16 bytes an object and never the shared table:
+  /* The scan record of each entry is 16 bytes in two dense arrays, so that
+   * a pass over the working set never reads a shared gcd_obj: the heap's
+   * where[x] (where x's slots are) and
    *   word[x]  stamp (bits 40..63) | TENT (bit 38) | gc_refs + BIAS (0..37)
-   *   where[x] slot offset << 26 | nslots, copied from the table entry
-   *            when x is tracked (a live object's slot array never moves)
    * A word whose stamp is the active collection's marks a member of the
    * working set; every other entry carries an older stamp (or 0, written
    * when it is tracked), so membership costs one load. Words are written by
-   * the collector thread; the loop thread only zeroes the word, and writes
-   * where[], of an entry it tracks, never a member's (a member freed during
-   * a collection stays a zombie, its entry not reused until finish), hence
-   * relaxed atomics for the words. */
+   * the collector thread; the loop thread only zeroes the word of an entry
+   * it tracks, never a member's (a member freed during a collection stays
+   * a zombie, its entry not reused until finish), hence relaxed atomics. */
   _Atomic uint64_t *word;
-  uint64_t *where;
   uint32_t *cand;                /* the working set in scan order, then the
                                     members revived by the mark; 2 * cap;
                                     after the mark, U in scan order */

@@ -140,11 +140,11 @@ static void find_referrers(gcd_gcthread *t, gcd_gcreq *r) {
     if (end > h->table_hwm)
       end = h->table_hwm;
     for (uint64_t i = base; i < end && n < cap; i++) {
-      const gcd_obj *o = &h->table[i];
-      if (!(atomic_load_explicit(&o->flags, memory_order_relaxed) & GCD_OBJ_LIVE))
+      if (!(gcd_heap_flags(h, (uint32_t)i) & GCD_OBJ_LIVE))
         continue;
-      for (uint32_t s = 0; s < o->nslots; s++) {
-        if (atomic_load_explicit(&h->slots[o->slots + s], memory_order_relaxed) ==
+      uint64_t w = h->where[i];
+      for (uint32_t s = 0; s < gcd_where_n(w); s++) {
+        if (atomic_load_explicit(&h->slots[gcd_where_off(w) + s], memory_order_relaxed) ==
             r->handle) {
           r->handles[n++] = gcd_heap_handle(h, (uint32_t)i);
           break;

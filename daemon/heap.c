@@ -2,16 +2,16 @@
  * heap.c -- the object heap: segments, object table, handles, reference
  * counts and frees, and the verifier of the layout's invariants I1-I5.
  *
- * Owns: the meta header, every table entry and every slot word (through the
+ * Owns: the meta header, every entry (state and gcd_obj) and every slot word (through the
  * two arenas it owns: payload bytes in the data segment, slot arrays in the
  * meta segment). Must not touch: payload contents, except to zero a new
  * object's payload; sessions, names and the wire (callers pass handles and
  * counts); the OS (segments come from shm.c only).
  *
- * Clients read table entries concurrently through a read-only mapping, and
- * later a collector thread will too: gen, flags, refcount and slot words are
- * C11 atomics; an entry is filled first and published by release stores of
- * gen and flags last.
+ * Clients read entries concurrently through a read-only mapping, and the
+ * collector thread reads counts and slots: gen, flags, refcount and slot
+ * words are C11 atomics; an entry is filled first and published by a
+ * release store of its flags last.
  *
  * The collector (collector.c) is told of every change it must know about:
  * a tracked object allocated (gcd_gc_track), any count or slot changing
@@ -96,11 +96,13 @@ static int layout_plan(const gcd_heap_config *cfg, gcd_meta_header *m) {
   if (objs == 0 || slots == 0)
     return GC_EINVAL;
   *m = (gcd_meta_header){.layout_version = GCD_LAYOUT_VERSION,
-                         .header_size = sizeof *m, .obj_size = sizeof(gcd_obj)};
+                         .header_size = sizeof *m, .obj_size = sizeof(gcd_obj),
+                         .state_size = sizeof(gcd_state)};
   memcpy(m->magic, GCD_META_MAGIC, sizeof m->magic);
   m->data_size = round_up(cfg->data_size, page);
   m->table_cap = objs + 1; /* entry 0 is never used */
-  m->table_off = round_up(GCD_META_HEADER_SIZE, page);
+  m->state_off = round_up(GCD_META_HEADER_SIZE, page);
+  m->table_off = round_up(m->state_off + m->table_cap * sizeof(gcd_state), page);
   m->slots_cap = slots;
   m->slots_off = round_up(m->table_off + m->table_cap * sizeof(gcd_obj), page);
   m->meta_size = round_up(m->slots_off + slots * sizeof(uint64_t), page);
@@ -110,12 +112,13 @@ static int layout_plan(const gcd_heap_config *cfg, gcd_meta_header *m) {
 /* Backs the header page and writes the header there: the first thing a
  * client checks after mapping the segment. */
 static int header_write(gcd_heap *h, const gcd_meta_header *m) {
-  int err = gcd_shm_reserve(&h->meta, 0, m->table_off);
+  int err = gcd_shm_reserve(&h->meta, 0, m->state_off);
 
   if (err != 0)
     return err;
   h->hdr = h->meta.base;
   memcpy(h->hdr, m, sizeof *m);
+  h->states = (gcd_state *)((char *)h->meta.base + m->state_off);
   h->table = (gcd_obj *)((char *)h->meta.base + m->table_off);
   h->slots = (_Atomic uint64_t *)((char *)h->meta.base + m->slots_off);
   h->table_cap = m->table_cap;
@@ -138,6 +141,28 @@ static int arenas_init(gcd_heap *h, const gcd_meta_header *m) {
   return err;
 }
 
+/* The private arrays (heap.h), whole: their pages are touched only as the
+ * table's high-water mark rises. */
+static int private_alloc(gcd_heap *h) {
+  size_t cap = (size_t)h->table_cap;
+
+  h->counts = gcd_shm_private_alloc(cap * sizeof *h->counts);
+  h->where = gcd_shm_private_alloc(cap * sizeof *h->where);
+  h->free = gcd_shm_private_alloc(cap * sizeof *h->free);
+  return h->counts && h->where && h->free ? 0 : GC_ENOMEM;
+}
+
+static void private_free(gcd_heap *h) {
+  size_t cap = (size_t)h->table_cap;
+
+  gcd_shm_private_free((void *)h->counts, cap * sizeof *h->counts);
+  gcd_shm_private_free(h->where, cap * sizeof *h->where);
+  gcd_shm_private_free(h->free, cap * sizeof *h->free);
+  h->counts = NULL;
+  h->where = NULL;
+  h->free = NULL;
+}
+
 /* Loop thread, at start-up. A goto ladder: each step undone in reverse. */
 int gcd_heap_init(gcd_heap *h, const gcd_heap_config *cfg) {
   gcd_meta_header m;
@@ -155,14 +180,12 @@ int gcd_heap_init(gcd_heap *h, const gcd_heap_config *cfg) {
     goto fail_header;
   if ((err = arenas_init(h, &m)) != 0)
     goto fail_header;
-  h->counts = gcd_shm_private_alloc(m.table_cap * sizeof *h->counts);
-  if (h->counts == NULL) {
-    err = GC_ENOMEM;
-    goto fail_counts;
-  }
+  if ((err = private_alloc(h)) != 0)
+    goto fail_private;
   return 0;
 
-fail_counts:
+fail_private:
+  private_free(h);
   gcd_arena_destroy(&h->data_arena);
   gcd_arena_destroy(&h->slot_arena);
 fail_header:
@@ -174,13 +197,13 @@ fail_data:
 
 /* Loop thread, at shutdown (the collector stopped). */
 void gcd_heap_destroy(gcd_heap *h) {
-  gcd_shm_private_free((void *)h->counts, h->table_cap * sizeof *h->counts);
-  h->counts = NULL;
+  private_free(h);
   gcd_arena_destroy(&h->data_arena);
   gcd_arena_destroy(&h->slot_arena);
   gcd_shm_destroy(&h->data);
   gcd_shm_destroy(&h->meta);
   h->hdr = NULL;
+  h->states = NULL;
   h->table = NULL;
   h->slots = NULL;
 }
@@ -190,15 +213,19 @@ void gcd_heap_destroy(gcd_heap *h) {
 /* Backs the next chunk of never-used entries; the table is sparse until its
  * high-water mark reaches a chunk, so a client reading an entry below the
  * mark never touches an unbacked page. */
+static uint64_t meta_off(const gcd_heap *h, const void *p) {
+  return (uint64_t)((const char *)p - (const char *)h->meta.base);
+}
+
 static int table_grow(gcd_heap *h) {
-  uint64_t n = h->table_cap - h->table_reserved;
-  gcd_obj *first = &h->table[h->table_reserved];
+  uint64_t n = h->table_cap - h->table_reserved, first = h->table_reserved;
   int err;
 
   if (n > TABLE_CHUNK)
     n = TABLE_CHUNK;
-  err = gcd_shm_reserve(&h->meta, (uint64_t)((char *)first - (char *)h->meta.base),
-                        n * sizeof(gcd_obj));
+  err = gcd_shm_reserve(&h->meta, meta_off(h, &h->states[first]), n * sizeof(gcd_state));
+  if (err == 0)
+    err = gcd_shm_reserve(&h->meta, meta_off(h, &h->table[first]), n * sizeof(gcd_obj));
   if (err == 0)
     h->table_reserved += n;
   return err;
@@ -207,12 +234,10 @@ static int table_grow(gcd_heap *h) {
 /* A free entry: the most recently freed one, or a never-used one (whose
  * first gen is 1). GC_ENOMEM when the table is full or cannot be backed. */
 static int entry_take(gcd_heap *h, uint32_t *index) {
-  gcd_obj *o;
   int err;
 
-  if (h->free_head != 0) {
-    *index = h->free_head;
-    h->free_head = (uint32_t)h->table[*index].slots;
+  if (h->nfree > 0) {
+    *index = h->free[--h->nfree];
     return 0;
   }
   if (h->table_hwm == h->table_cap)
@@ -220,22 +245,15 @@ static int entry_take(gcd_heap *h, uint32_t *index) {
   if (h->table_hwm >= h->table_reserved && (err = table_grow(h)) != 0)
     return err;
   *index = (uint32_t)h->table_hwm++;
-  o = &h->table[*index];
-  atomic_store_explicit(&o->gen, 1, RELEASE);
+  atomic_store_explicit(&h->states[*index].gen, 1, RELEASE);
   return 0;
 }
 
-/* Empties an unlinked entry and pushes it on the free list. Its gen is
- * already the next one it will hand out (I5). */
+/* Pushes an unlinked entry on the free stack. Its gen is already the next
+ * one it will hand out (I5); its gcd_obj is left as it was (gcd_layout.h),
+ * so that a free writes nothing but the state. */
 static void entry_put(gcd_heap *h, uint32_t index) {
-  gcd_obj *o = &h->table[index];
-
-  o->type = 0;
-  o->nslots = 0;
-  o->data_off = 0;
-  o->nbytes = 0;
-  o->slots = h->free_head;
-  h->free_head = index;
+  h->free[h->nfree++] = index;
 }
 
 /* ---------------------------------------------------------- allocation */
@@ -302,16 +320,20 @@ static void entry_publish(gcd_heap *h, uint32_t i, uint32_t type,
                           uint32_t nslots, uint64_t soff, uint64_t doff,
                           uint64_t nbytes) {
   gcd_obj *o = &h->table[i];
+  uint32_t flags = GCD_OBJ_LIVE;
 
   o->type = type;
   o->nslots = nslots;
   o->slots = soff;
   o->data_off = doff;
   o->nbytes = nbytes;
+  h->where[i] = nslots > 0 ? soff << GCD_WHERE_SHIFT | nslots : 0;
   count_store(h, i, 1);
-  atomic_store_explicit(&o->flags,
-                        nslots > 0 ? GCD_OBJ_LIVE | GCD_OBJ_TRACKED : GCD_OBJ_LIVE,
-                        RELEASE);
+  if (nslots > 0)
+    flags |= GCD_OBJ_TRACKED;
+  if (nbytes > 0)
+    flags |= GCD_OBJ_DATA;
+  atomic_store_explicit(&h->states[i].flags, flags, RELEASE);
 }
 
 /* Loop thread. Blocks first, entry last: a too-big request answers
@@ -348,14 +370,14 @@ int gcd_heap_alloc(gcd_heap *h, uint32_t nslots, uint64_t nbytes, uint32_t type,
  * unknown rather than stale: still an error, never another object. */
 int gcd_heap_resolve(const gcd_heap *h, uint64_t handle, uint32_t *index) {
   uint32_t i = gcd_handle_index(handle), gen = gcd_handle_gen(handle);
-  const gcd_obj *o;
+  const gcd_state *st;
   uint32_t egen;
 
   if (i == 0 || i >= h->table_hwm || gen == 0)
     return GC_EBADHANDLE;
-  o = &h->table[i];
-  egen = atomic_load_explicit(&o->gen, RELAXED);
-  if (gen == egen && (atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE)) {
+  st = &h->states[i];
+  egen = atomic_load_explicit(&st->gen, RELAXED);
+  if (gen == egen && (atomic_load_explicit(&st->flags, RELAXED) & GCD_OBJ_LIVE)) {
     *index = i;
     return 0;
   }
@@ -363,7 +385,7 @@ int gcd_heap_resolve(const gcd_heap *h, uint64_t handle, uint32_t *index) {
 }
 
 uint64_t gcd_heap_handle(const gcd_heap *h, uint32_t index) {
-  return gcd_handle_make(index, atomic_load_explicit(&h->table[index].gen, RELAXED));
+  return gcd_handle_make(index, atomic_load_explicit(&h->states[index].gen, RELAXED));
 }
 
 /* The collector must see every change of a count or of slots made while it
@@ -382,25 +404,29 @@ static bool keep_zombie(gcd_heap *h, uint32_t i, uint32_t flags) {
 /* Loop thread. Relaxed: the count orders nothing else; a collector reading
  * it concurrently relies on the dirty-bit protocol, not on this store. */
 void gcd_heap_incref(gcd_heap *h, uint32_t index) {
-  assert(atomic_load_explicit(&h->table[index].flags, RELAXED) & GCD_OBJ_LIVE);
+  assert(gcd_heap_flags(h, index) & GCD_OBJ_LIVE);
   touch(h, index);
   count_store(h, index, gcd_heap_refcount(h, index) + 1);
 }
 
 /* ---------------------------------------------------------------- frees */
 
-/* Unlinks object i, whose count just reached zero: every handle to it goes
- * stale at once (gen bumped, skipping 0), its payload goes back. With slots
- * it joins the dying chain (through data_off, free now) until its children
- * are released; without, its entry is free at once. */
+/* Unlinks live object i, whose count just reached zero: every handle to it
+ * goes stale at once (gen bumped, skipping 0), its payload goes back. The
+ * gcd_obj is read only for a payload: freeing an object without one writes
+ * its 8-byte state and nothing else shared. With slots it joins the dying
+ * chain (through data_off, free now) until its children are released;
+ * without, its entry is free at once. */
 static void obj_unlink(gcd_heap *h, uint32_t i, uint32_t flags_after) {
-  gcd_obj *o = &h->table[i];
-  uint32_t gen = atomic_load_explicit(&o->gen, RELAXED) + 1;
+  gcd_state *st = &h->states[i];
+  uint32_t gen = atomic_load_explicit(&st->gen, RELAXED) + 1;
+  uint32_t flags = atomic_load_explicit(&st->flags, RELAXED);
 
-  atomic_store_explicit(&o->gen, gen == 0 ? 1 : gen, RELEASE);
-  atomic_store_explicit(&o->flags, flags_after, RELEASE);
-  if (o->nbytes > 0)
-    gcd_arena_free(&h->data_arena, o->data_off, payload_units(o->nbytes));
+  atomic_store_explicit(&st->gen, gen == 0 ? 1 : gen, RELEASE);
+  atomic_store_explicit(&st->flags, flags_after, RELEASE);
+  if (flags & GCD_OBJ_DATA)
+    gcd_arena_free(&h->data_arena, h->table[i].data_off,
+                   payload_units(h->table[i].nbytes));
   h->objects--;
   h->frees++;
 }
@@ -408,31 +434,30 @@ static void obj_unlink(gcd_heap *h, uint32_t i, uint32_t flags_after) {
 /* A zombie keeps its nslots and slots fields and its slot array (the scan
  * reads them) until gcd_heap_free_entry(); data_off is free for the chain. */
 static void obj_kill(gcd_heap *h, uint32_t i, uint32_t *dying) {
-  gcd_obj *o = &h->table[i];
-  uint32_t fl = atomic_load_explicit(&o->flags, RELAXED);
+  uint32_t fl = gcd_heap_flags(h, i);
 
   obj_unlink(h, i, keep_zombie(h, i, fl) ? GCD_OBJ_ZOMBIE : 0);
-  if (o->nslots == 0) {
+  if (!(fl & GCD_OBJ_TRACKED)) {
     entry_put(h, i);
     return;
   }
-  o->data_off = *dying;
+  h->table[i].data_off = *dying;
   *dying = i;
 }
 
 /* Drops the reference each slot of dead object i holds, clearing the slot;
  * children whose count reaches zero join the dying chain. Returns them. */
 static uint64_t release_children(gcd_heap *h, uint32_t i, uint32_t *dying) {
-  const gcd_obj *o = &h->table[i];
+  _Atomic uint64_t *s = &h->slots[gcd_where_off(h->where[i])];
   uint64_t killed = 0;
 
-  for (uint32_t k = 0; k < o->nslots; k++) {
+  for (uint32_t k = 0, n = gcd_where_n(h->where[i]); k < n; k++) {
     /* Only the loop thread writes slots: a load and a store, not a locked
      * exchange, on a path that may run ten million times in a row. */
-    uint64_t c = atomic_load_explicit(&h->slots[o->slots + k], RELAXED);
+    uint64_t c = atomic_load_explicit(&s[k], RELAXED);
     if (c == 0)
       continue;
-    atomic_store_explicit(&h->slots[o->slots + k], 0, RELAXED);
+    atomic_store_explicit(&s[k], 0, RELAXED);
     uint32_t ci = gcd_handle_index(c);
     touch(h, ci);
     uint64_t left = gcd_heap_refcount(h, ci) - 1;
@@ -455,12 +480,11 @@ static uint64_t free_graph(gcd_heap *h, uint32_t root) {
   obj_kill(h, root, &dying);
   while (dying != 0) {
     uint32_t i = dying;
-    gcd_obj *o = &h->table[i];
-    dying = (uint32_t)o->data_off;
+    dying = (uint32_t)h->table[i].data_off;
     freed += release_children(h, i, &dying);
-    if (atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_ZOMBIE)
+    if (gcd_heap_flags(h, i) & GCD_OBJ_ZOMBIE)
       continue;
-    gcd_arena_free(&h->slot_arena, o->slots, o->nslots);
+    gcd_arena_free(&h->slot_arena, gcd_where_off(h->where[i]), gcd_where_n(h->where[i]));
     entry_put(h, i);
   }
   return freed;
@@ -469,18 +493,17 @@ static uint64_t free_graph(gcd_heap *h, uint32_t root) {
 /* Collector, lock held: entry index goes; its slot block is left to the
  * caller, which gets its offset and size. */
 static void entry_free(gcd_heap *h, uint32_t index, uint64_t *soff, uint32_t *nslots) {
-  gcd_obj *o = &h->table[index];
-  uint32_t fl = atomic_load_explicit(&o->flags, RELAXED);
+  uint32_t fl = gcd_heap_flags(h, index);
 
   if (fl & GCD_OBJ_LIVE) {
     obj_unlink(h, index, 0);
     h->cycle_frees++;
   } else {
     assert(fl & GCD_OBJ_ZOMBIE);
-    atomic_store_explicit(&o->flags, 0, RELEASE);
+    atomic_store_explicit(&h->states[index].flags, 0, RELEASE);
   }
-  *soff = o->slots;
-  *nslots = o->nslots;
+  *soff = gcd_where_off(h->where[index]);
+  *nslots = gcd_where_n(h->where[index]);
   entry_put(h, index);
 }
 
@@ -535,7 +558,7 @@ void gcd_heap_free_entries(gcd_heap *h, const uint32_t *index, uint64_t n) {
 uint64_t gcd_heap_decref(gcd_heap *h, uint32_t index) {
   uint64_t count = gcd_heap_refcount(h, index), left = count - 1;
 
-  assert(atomic_load_explicit(&h->table[index].flags, RELAXED) & GCD_OBJ_LIVE);
+  assert(gcd_heap_flags(h, index) & GCD_OBJ_LIVE);
   assert(count > 0);
   touch(h, index);
   count_store(h, index, left);
@@ -554,9 +577,9 @@ static int slot_word(const gcd_heap *h, uint64_t obj, uint32_t slot,
 
   if (err != 0)
     return err;
-  if (slot >= h->table[i].nslots)
+  if (slot >= gcd_where_n(h->where[i]))
     return GC_ERANGE;
-  *word = &h->slots[h->table[i].slots + slot];
+  *word = &h->slots[gcd_where_off(h->where[i]) + slot];
   return 0;
 }
 
@@ -642,8 +665,13 @@ static int verify_header(vstate *v) {
 
   if (memcmp(m->magic, GCD_META_MAGIC, sizeof m->magic) != 0 ||
       m->layout_version != GCD_LAYOUT_VERSION || m->header_size != sizeof *m ||
-      m->obj_size != sizeof(gcd_obj))
+      m->obj_size != sizeof(gcd_obj) || m->state_size != sizeof(gcd_state))
     return FAIL("meta header: bad magic, version or sizes");
+  if ((char *)v->h->states != (char *)m + m->state_off ||
+      (char *)v->h->table != (char *)m + m->table_off ||
+      m->table_off < m->state_off + m->table_cap * sizeof(gcd_state) ||
+      m->slots_off < m->table_off + m->table_cap * sizeof(gcd_obj))
+    return FAIL("meta header: arrays misplaced or overlapping");
   if (m->meta_size != v->h->meta.size || m->data_size != v->h->data.size ||
       m->table_cap != v->h->table_cap)
     return FAIL("meta header: sizes disagree with the segments");
@@ -664,6 +692,21 @@ static int verify_block(vstate *v, uint32_t i, const gcd_arena *a, uint64_t off,
   return 0;
 }
 
+/* I1's flags, and the private where[], against the entry. */
+static int verify_copies(vstate *v, uint32_t i) {
+  const gcd_obj *o = &v->h->table[i];
+  uint32_t fl = gcd_heap_flags(v->h, i);
+  uint64_t w = v->h->where[i];
+
+  if (!(fl & GCD_OBJ_TRACKED) != (o->nslots == 0) || !(fl & GCD_OBJ_DATA) != (o->nbytes == 0))
+    return FAIL("object %u: flags 0x%x disagree with %u slots, %" PRIu64 " bytes",
+                i, fl, o->nslots, o->nbytes);
+  if (gcd_where_n(w) != o->nslots || (o->nslots > 0 && gcd_where_off(w) != o->slots))
+    return FAIL("object %u: slots at %" PRIu64 "+%u, the daemon's copy says %" PRIu64
+                "+%u", i, o->slots, o->nslots, gcd_where_off(w), gcd_where_n(w));
+  return 0;
+}
+
 /* I3 for object i: its blocks, recorded for the sharing check; 0 units
  * must come with offset 0. */
 static int verify_blocks(vstate *v, uint32_t i) {
@@ -672,6 +715,8 @@ static int verify_blocks(vstate *v, uint32_t i) {
 
   if ((o->nslots == 0 && o->slots != 0) || (o->nbytes == 0 && o->data_off != 0))
     return FAIL("object %u: offsets without sizes", i);
+  if ((err = verify_copies(v, i)) != 0)
+    return err;
   if (o->nslots > 0) {
     if ((err = verify_block(v, i, &v->h->slot_arena, o->slots, o->nslots, "slot")))
       return err;
@@ -707,12 +752,11 @@ static int verify_slots(vstate *v, uint32_t i) {
 
 /* I1, I3, I4, I5 for entry i below the high-water mark. */
 static int verify_entry(vstate *v, uint32_t i) {
-  const gcd_obj *o = &v->h->table[i];
   int err;
 
-  if (atomic_load_explicit(&o->gen, RELAXED) == 0)
+  if (atomic_load_explicit(&v->h->states[i].gen, RELAXED) == 0)
     return FAIL("entry %u: gen 0", i);
-  if (!(atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE))
+  if (!(gcd_heap_flags(v->h, i) & GCD_OBJ_LIVE))
     return 0;
   if (++v->live > v->h->objects) /* and the block lists would overflow */
     return FAIL("heap: more live entries than the %" PRIu64 " objects counted",
@@ -729,7 +773,7 @@ static int verify_count(vstate *v, uint32_t i, const uint64_t *external) {
   uint64_t rc = atomic_load_explicit(&o->refcount, RELAXED);
   uint64_t ext = external != NULL ? external[i] : 0, in = v->counts[i];
 
-  if (!(atomic_load_explicit(&o->flags, RELAXED) & GCD_OBJ_LIVE)) {
+  if (!(gcd_heap_flags(v->h, i) & GCD_OBJ_LIVE)) {
     if (ext != 0)
       return FAIL("entry %u: free, yet %" PRIu64 " references from outside", i, ext);
     return 0;
@@ -761,20 +805,24 @@ static int verify_unshared(vstate *v, vblock *b, uint64_t n, const char *what) {
   return 0;
 }
 
-/* The free list holds exactly the dead entries below the mark, once each. */
+/* The free stack holds exactly the dead entries below the mark, once each
+ * (v->counts, done with, marks the ones seen). */
 static int verify_free_list(vstate *v) {
   const gcd_heap *h = v->h;
-  uint64_t n = 0;
 
-  for (uint64_t i = h->free_head; i != 0; i = h->table[i].slots) {
-    if (i >= h->table_hwm || ++n >= h->table_hwm)
-      return FAIL("free list: broken after %" PRIu64 " entries", n);
-    if (atomic_load_explicit(&h->table[i].flags, RELAXED) & GCD_OBJ_LIVE)
-      return FAIL("free list: entry %" PRIu64 " is live", i);
+  for (uint64_t k = 0; k < h->nfree; k++) {
+    uint32_t i = h->free[k];
+    if (i == 0 || i >= h->table_hwm)
+      return FAIL("free stack: entry %u at %" PRIu64 " out of range", i, k);
+    if (gcd_heap_flags(h, i) != 0)
+      return FAIL("free stack: entry %u has flags 0x%x", i, gcd_heap_flags(h, i));
+    if (v->counts[i] == UINT64_MAX)
+      return FAIL("free stack: entry %u listed twice", i);
+    v->counts[i] = UINT64_MAX;
   }
-  if (n + v->live != h->table_hwm - 1)
+  if (h->nfree + v->live != h->table_hwm - 1)
     return FAIL("table: %" PRIu64 " free + %" PRIu64 " live entries, %" PRIu64
-                " used", n, v->live, h->table_hwm - 1);
+                " used", h->nfree, v->live, h->table_hwm - 1);
   return 0;
 }
 

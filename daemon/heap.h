@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "gcclient.h"
 #include "gcd_layout.h"
 #include "shm.h"
 
@@ -50,10 +51,24 @@ typedef struct gcd_heap_stats {
  * data_off field; so freeing any graph can neither recurse nor fail. */
 struct gcd_gc;
 
+/* where[i] of a live object: its slot offset << GCD_WHERE_SHIFT | nslots
+ * (0 without slots). */
+#define GCD_WHERE_SHIFT 26
+
+_Static_assert(GC_SLOTS_MAX < (UINT64_C(1) << GCD_WHERE_SHIFT), "nslots fits in where[]");
+_Static_assert(GCD_SLOTS_CAP_MAX <= (UINT64_C(1) << (64 - GCD_WHERE_SHIFT)),
+               "a slot offset fits in where[]");
+
+static inline uint64_t gcd_where_off(uint64_t w) { return w >> GCD_WHERE_SHIFT; }
+static inline uint32_t gcd_where_n(uint64_t w) {
+  return (uint32_t)(w & ((UINT64_C(1) << GCD_WHERE_SHIFT) - 1));
+}
+
 typedef struct gcd_heap {
-  gcd_shm meta;                /* meta segment: header, table, slot arena */
+  gcd_shm meta;                /* meta segment: header, states, table, slot arena */
   gcd_shm data;                /* data segment: payloads */
   gcd_meta_header *hdr;        /* == meta.base */
+  gcd_state *states;           /* table_cap entry states (gen, flags) */
   gcd_obj *table;              /* table_cap entries */
   _Atomic uint64_t *slots;     /* slot arena */
   gcd_arena data_arena;        /* byte offsets in data */
@@ -61,13 +76,19 @@ typedef struct gcd_heap {
   uint64_t table_cap;
   uint64_t table_hwm;          /* next never-used index */
   uint64_t table_reserved;     /* entries whose backing is reserved */
-  uint32_t free_head;          /* free-entry list through obj.slots, 0 = empty */
-  /* Each entry's reference count again, private and dense (8 bytes an
-   * entry, on huge pages where the system allows): the copy the daemon
-   * reads, and the one the collector's first pass reads without touching
-   * the 48-byte shared entries. The loop thread writes both copies
-   * together; the verifier checks they agree. */
+  /* Private and dense (on huge pages where the system allows), so that the
+   * daemon's hot paths and the collector's passes read no shared gcd_obj:
+   *   counts[i]  the reference count again: the copy the daemon reads; the
+   *              loop thread writes both copies together
+   *   where[i]   where the slots are (GCD_WHERE_SHIFT), written at
+   *              allocation; a live object's slot array never moves
+   *   free[]     the free entries below the high-water mark, a stack: the
+   *              last freed is the next handed out
+   * The verifier checks them against the table. */
   _Atomic uint64_t *counts;
+  uint64_t *where;
+  uint32_t *free;
+  uint64_t nfree;
   uint64_t objects, allocs, frees;
   uint64_t cycle_frees;        /* of frees: objects the collector found unreachable */
   struct gcd_gc *gc;           /* the collector, told of every change; may be NULL */
@@ -97,6 +118,16 @@ int gcd_heap_resolve(const gcd_heap *h, uint64_t handle, uint32_t *index);
 /** The entry at a resolved index. */
 static inline gcd_obj *gcd_heap_obj(const gcd_heap *h, uint32_t index) {
   return &h->table[index];
+}
+
+/** Its state. */
+static inline gcd_state *gcd_heap_state(const gcd_heap *h, uint32_t index) {
+  return &h->states[index];
+}
+
+/** Its flags (GCD_OBJ_*). */
+static inline uint32_t gcd_heap_flags(const gcd_heap *h, uint32_t index) {
+  return atomic_load_explicit(&h->states[index].flags, memory_order_relaxed);
 }
 
 /** The live object's handle. */

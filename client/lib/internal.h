@@ -34,6 +34,7 @@ typedef struct gc__heap {
   uint64_t meta_size;
   unsigned char *data;           /* PROT_READ|PROT_WRITE mapping */
   uint64_t data_size;
+  const gcd_state *states;       /* table_cap entry states, entry 0 unused */
   const gcd_obj *table;          /* table_cap entries, entry 0 unused */
   uint64_t table_cap;
   const _Atomic uint64_t *slots; /* slots_cap slot words */

@@ -104,13 +104,17 @@ static int check_header(gc_client *c, const gcd_meta_header *m, uint64_t meta_si
   if (m->layout_version != GCD_LAYOUT_VERSION)
     return gc__fail(c, GC_EVERSION, "heap layout version %u, this library reads %u",
                     m->layout_version, GCD_LAYOUT_VERSION);
-  if (m->header_size != sizeof *m || m->obj_size != sizeof(gcd_obj))
-    return gc__fail(c, GC_EVERSION, "heap header/object sizes %u/%u, expected %zu/%zu",
-                    m->header_size, m->obj_size, sizeof *m, sizeof(gcd_obj));
+  if (m->header_size != sizeof *m || m->obj_size != sizeof(gcd_obj) ||
+      m->state_size != sizeof(gcd_state))
+    return gc__fail(c, GC_EVERSION, "heap header/object/state sizes %u/%u/%u, expected "
+                    "%zu/%zu/%zu", m->header_size, m->obj_size, m->state_size, sizeof *m,
+                    sizeof(gcd_obj), sizeof(gcd_state));
   if (m->meta_size != meta_size || m->data_size != data_size)
     return gc__fail(c, GC_EPROTO, "heap header sizes disagree with the hello");
   if (m->table_off < GCD_META_HEADER_SIZE || m->table_off % 8 != 0 ||
+      m->state_off < GCD_META_HEADER_SIZE || m->state_off % 8 != 0 ||
       m->slots_off % 8 != 0 ||
+      !range_fits(m->state_off, m->table_cap, sizeof(gcd_state), meta_size) ||
       !range_fits(m->table_off, m->table_cap, sizeof(gcd_obj), meta_size) ||
       !range_fits(m->slots_off, m->slots_cap, sizeof(uint64_t), meta_size))
     return gc__fail(c, GC_EPROTO, "heap header geometry lies outside the meta segment");
@@ -122,6 +126,7 @@ static void fill_heap(gc__heap *hp) {
   const gcd_meta_header *m = hp->meta;
   const char *base = hp->meta;
 
+  hp->states = (const gcd_state *)(base + m->state_off);
   hp->table = (const gcd_obj *)(base + m->table_off);
   hp->table_cap = m->table_cap;
   hp->slots = (const _Atomic uint64_t *)(base + m->slots_off);

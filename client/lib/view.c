@@ -7,11 +7,11 @@
  *
  * Any handle may arrive here, forged ones included, and the daemon may free
  * the entry while we read it. So: the index is checked against the table
- * size copied at connect time (never re-read from shared memory), LIVE and
- * gen are loaded with acquire (the daemon publishes an entry's fields before
- * its flags, with release), the fields are copied, gen is loaded again to
- * be sure they belong to the same object, and only then are the copied
- * offsets bounds-checked and used.
+ * size copied at connect time (never re-read from shared memory), the
+ * entry's state (LIVE and gen) is loaded with acquire (the daemon publishes
+ * an entry's fields before its flags, with release), the fields are copied,
+ * the state is loaded again to be sure they belong to the same object, and
+ * only then are the copied offsets bounds-checked and used.
  */
 #include <stdatomic.h>
 
@@ -40,10 +40,10 @@ static int not_live(gc_client *c, gc_handle h, uint32_t egen) {
                   gcd_handle_index(h));
 }
 
-static int is_live(const gcd_obj *o, uint32_t gen, uint32_t *egen) {
-  uint32_t flags = atomic_load_explicit(&o->flags, memory_order_acquire);
+static int is_live(const gcd_state *st, uint32_t gen, uint32_t *egen) {
+  uint32_t flags = atomic_load_explicit(&st->flags, memory_order_acquire);
 
-  *egen = atomic_load_explicit(&o->gen, memory_order_acquire);
+  *egen = atomic_load_explicit(&st->gen, memory_order_acquire);
   return *egen == gen && (flags & GCD_OBJ_LIVE);
 }
 
@@ -64,18 +64,20 @@ static int check_bounds(gc_client *c, gc_handle h, const obj_view *v) {
 static int obj_read(gc_client *c, gc_handle h, obj_view *v) {
   const gc__heap *hp = &c->heap;
   uint32_t i = gcd_handle_index(h), gen = gcd_handle_gen(h), egen;
+  const gcd_state *st;
   const gcd_obj *o;
 
   if (i == 0 || gen == 0 || i >= hp->table_cap)
     return gc__fail(c, GC_EBADHANDLE, "handle " HFMT " is unknown: no entry %u in a "
                     "table of %llu", HARG(h), i, (unsigned long long)hp->table_cap);
+  st = &hp->states[i];
   o = &hp->table[i];
-  if (!is_live(o, gen, &egen))
+  if (!is_live(st, gen, &egen))
     return not_live(c, h, egen);
   *v = (obj_view){.type = o->type, .nslots = o->nslots, .slots = o->slots,
                   .data_off = o->data_off, .nbytes = o->nbytes};
   atomic_thread_fence(memory_order_acquire);
-  if (!is_live(o, gen, &egen))
+  if (!is_live(st, gen, &egen))
     return not_live(c, h, egen);
   return check_bounds(c, h, v);
 }

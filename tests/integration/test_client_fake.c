@@ -32,8 +32,10 @@ typedef struct fake {
 static gcd_meta_header good_header(void) {
   gcd_meta_header m = {.magic = GCD_META_MAGIC, .layout_version = GCD_LAYOUT_VERSION,
                        .header_size = sizeof m, .obj_size = sizeof(gcd_obj),
+                       .state_size = sizeof(gcd_state),
                        .meta_size = META_SIZE, .data_size = DATA_SIZE,
-                       .table_off = 4096, .table_cap = 64, .slots_off = 8192,
+                       .state_off = 4096, .table_off = 4096 + 64 * sizeof(gcd_state),
+                       .table_cap = 64, .slots_off = 8192,
                        .slots_cap = 1024};
   return m;
 }

@@ -109,10 +109,13 @@ static void test_heap_init_writes_meta_header(void **state) {
   assert_int_equal(m->layout_version, GCD_LAYOUT_VERSION);
   assert_int_equal(m->header_size, sizeof(gcd_meta_header));
   assert_int_equal(m->obj_size, sizeof(gcd_obj));
+  assert_int_equal(m->state_size, sizeof(gcd_state));
   assert_int_equal(m->data_size, 16 * MiB);
   assert_int_equal(m->table_cap, 16 * MiB / 64 + 1); /* defaults */
   assert_int_equal(m->slots_cap, 16 * MiB / 32);
-  assert_true(m->table_off >= GCD_META_HEADER_SIZE && m->table_off % page == 0);
+  assert_true(m->state_off >= GCD_META_HEADER_SIZE && m->state_off % page == 0);
+  assert_true(m->table_off >= m->state_off + m->table_cap * sizeof(gcd_state));
+  assert_int_equal(m->table_off % page, 0);
   assert_true(m->slots_off >= m->table_off + m->table_cap * sizeof(gcd_obj));
   assert_int_equal(m->slots_off % page, 0);
   assert_int_equal(m->meta_size, f->h.meta.size);
@@ -152,7 +155,8 @@ static void test_heap_alloc_resolves_to_live_entry(void **state) {
   assert_int_equal(o->nslots, 3);
   assert_int_equal(o->nbytes, 100);
   assert_int_equal(o->refcount, 1);
-  assert_int_equal(o->flags, GCD_OBJ_LIVE | GCD_OBJ_TRACKED);
+  assert_int_equal(gcd_heap_flags(&f->h, index_of(&f->h, a)),
+                   GCD_OBJ_LIVE | GCD_OBJ_TRACKED | GCD_OBJ_DATA);
   assert_int_not_equal(o->data_off, 0);
   assert_int_not_equal(o->slots, 0);
   assert_int_equal(o->data_off % 16, 0);
@@ -170,9 +174,9 @@ static void test_heap_alloc_without_slots_is_untracked(void **state) {
   const gcd_obj *oa = gcd_heap_obj(&f->h, index_of(&f->h, a));
   const gcd_obj *ob = gcd_heap_obj(&f->h, index_of(&f->h, b));
 
-  assert_int_equal(oa->flags, GCD_OBJ_LIVE);
+  assert_int_equal(gcd_heap_flags(&f->h, index_of(&f->h, a)), GCD_OBJ_LIVE | GCD_OBJ_DATA);
   assert_int_equal(oa->slots, 0);
-  assert_int_equal(ob->flags, GCD_OBJ_LIVE | GCD_OBJ_TRACKED);
+  assert_int_equal(gcd_heap_flags(&f->h, index_of(&f->h, b)), GCD_OBJ_LIVE | GCD_OBJ_TRACKED);
   assert_int_equal(ob->data_off, 0);
   assert_heap_ok(f);
 }
@@ -534,8 +538,9 @@ static void test_heap_full_data_is_enomem_and_recovers(void **state) {
   fixture_free(f);
 }
 
-/* Every reservation an allocation makes (table chunk, slot region, payload
- * region) fails in turn: each failure is GC_ENOMEM and leaves nothing taken. */
+/* Every reservation an allocation makes (state chunk, table chunk, slot
+ * region, payload region) fails in turn: each failure is GC_ENOMEM and
+ * leaves nothing taken. */
 static void test_heap_reserve_failure_is_enomem_and_leaks_nothing(void **state) {
   int failures = 0;
 
@@ -561,7 +566,7 @@ static void test_heap_reserve_failure_is_enomem_and_leaks_nothing(void **state) 
     assert_heap_ok(f);
     fixture_free(f);
   }
-  assert_int_equal(failures, 3);
+  assert_int_equal(failures, 4);
 }
 
 static void test_heap_init_reserve_failure_is_enomem(void **state) {
@@ -625,6 +630,36 @@ static void test_heap_verify_catches_corrupt_slot(void **state) {
   assert_heap_ok(f);
 }
 
+/* The daemon's private copies (where[], the free stack) and the DATA flag
+ * must agree with the shared entries. */
+static void test_heap_verify_catches_stale_private_copies(void **state) {
+  fixture *f = *state;
+  uint64_t a = new_obj(f, 2, 0), b = new_obj(f, 0, 8), c = new_obj(f, 0, 8);
+  uint32_t ia = index_of(&f->h, a), ib = index_of(&f->h, b);
+  uint64_t saved = f->h.where[ia];
+  char msg[512];
+
+  f->h.where[ia] = saved + (UINT64_C(1) << GCD_WHERE_SHIFT); /* slots moved */
+  assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
+  assert_non_null(strstr(msg, "the daemon's copy says"));
+  f->h.where[ia] = saved;
+  assert_heap_ok(f);
+  atomic_store(&gcd_heap_state(&f->h, ib)->flags, GCD_OBJ_LIVE); /* DATA lost */
+  assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
+  assert_non_null(strstr(msg, "disagree with 0 slots, 8 bytes"));
+  atomic_store(&gcd_heap_state(&f->h, ib)->flags, GCD_OBJ_LIVE | GCD_OBJ_DATA);
+  assert_heap_ok(f);
+  drop(f, c);
+  f->h.free[f->h.nfree++] = gcd_handle_index(c); /* freed once, listed twice */
+  assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
+  assert_non_null(strstr(msg, "listed twice"));
+  f->h.free[f->h.nfree - 1] = ib; /* a live entry listed as free */
+  assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
+  assert_non_null(strstr(msg, "has flags"));
+  f->h.nfree--;
+  assert_heap_ok(f);
+}
+
 static void test_heap_verify_catches_shared_or_foreign_blocks(void **state) {
   fixture *f = *state;
   uint64_t a = new_obj(f, 0, 8), b = new_obj(f, 0, 8);
@@ -680,6 +715,7 @@ int main(void) {
       cmocka_unit_test(test_heap_init_reserve_failure_is_enomem),
       T(test_heap_verify_catches_corrupt_refcount),
       T(test_heap_verify_catches_corrupt_slot),
+      T(test_heap_verify_catches_stale_private_copies),
       T(test_heap_verify_catches_shared_or_foreign_blocks),
   };
 #undef T
