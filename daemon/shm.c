@@ -97,25 +97,49 @@ void gcd_shm_destroy(gcd_shm *s) {
 }
 
 /* Any thread. Anonymous mappings rather than malloc: a huge page needs a
- * range of its own to be advised, and zeroed pages come for free. */
-void *gcd_shm_private_alloc(size_t len) {
-  void *p;
+ * range of its own to be advised, and zeroed pages come for free. A large
+ * array is placed on a 2 MiB boundary and rounded up to a whole huge page,
+ * so that all of it can be huge, its ends included. */
+#define HUGE_PAGE ((size_t)2 << 20)
 
+static size_t private_len(size_t len) {
   if (len == 0)
-    len = 1;
-  p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return 1;
+  return len >= GCD_SHM_HUGE_MIN ? (len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1) : len;
+}
+
+/* n bytes at a 2 MiB boundary: map HUGE_PAGE more, unmap the slack. */
+static void *map_aligned(size_t n) {
+  char *p = mmap(NULL, n + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED)
     return NULL;
+  char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+  if (a > p)
+    munmap(p, (size_t)(a - p));
+  munmap(a + n, HUGE_PAGE - (size_t)(a - p));
+  return a;
+}
+
+void *gcd_shm_private_alloc(size_t len) {
+  size_t n = private_len(len);
+  void *p;
+
+  if (n < GCD_SHM_HUGE_MIN) {
+    p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+  }
+  p = map_aligned(n);
 #ifdef MADV_HUGEPAGE
-  if (len >= GCD_SHM_HUGE_MIN)
-    (void)madvise(p, len, MADV_HUGEPAGE); /* a hint: refused means 4 KiB pages */
+  if (p != NULL)
+    (void)madvise(p, n, MADV_HUGEPAGE); /* a hint: refused means 4 KiB pages */
 #endif
   return p;
 }
 
 void gcd_shm_private_free(void *p, size_t len) {
   if (p != NULL)
-    munmap(p, len == 0 ? 1 : len);
+    munmap(p, private_len(len));
 }
 
 /* Any thread. Cached: sysconf is not free and the answer never changes;

@@ -43,15 +43,19 @@ void gcd_shm_release(gcd_shm *s, uint64_t off, uint64_t len);
  * GCD_SHM_HUGE_MIN bytes or more ask for transparent huge pages (honoured
  * when /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or
  * "always"): a pass over millions of records then misses the TLB once per
- * 2 MiB instead of once per 4 KiB. Pages are backed on first touch, a huge
- * page's worth at a time.
+ * 2 MiB instead of once per 4 KiB. Such an array starts on a 2 MiB
+ * boundary and takes whole huge pages. Pages are backed on first touch, a
+ * huge page's worth at a time.
  */
 void *gcd_shm_private_alloc(size_t len);
 
 /** Frees what gcd_shm_private_alloc(len) returned; NULL is ignored. */
 void gcd_shm_private_free(void *p, size_t len);
 
-#define GCD_SHM_HUGE_MIN ((size_t)4 << 20)
+/* One huge page: an array of 4-byte entries for a million objects is just
+ * under 4 MiB, and a pass over it on 4 KiB pages paid more for the pages
+ * than for the reads (docs/performance.md). */
+#define GCD_SHM_HUGE_MIN ((size_t)2 << 20)
 
 /** The system page size. */
 uint64_t gcd_shm_page_size(void);

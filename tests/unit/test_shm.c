@@ -66,6 +66,7 @@ static void test_shm_private_alloc_zeroed_and_advised(void **state) {
   if (thp)
     assert_true(vma_has_flag(b, "hg"));
   assert_false(vma_has_flag(s, "hg"));
+  assert_int_equal((uintptr_t)b % GCD_SHM_HUGE_MIN, 0); /* whole huge pages */
   gcd_shm_private_free(b, big);
   gcd_shm_private_free(s, small);
   gcd_shm_private_free(NULL, 0); /* ignored */
