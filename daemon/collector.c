@@ -282,23 +282,63 @@ void gcd_gc_begin(gcd_gc *gc, int gen) {
   gc->work_epoch = ++gc->epoch; /* objects allocated from now on are younger */
   next_stamp(gc);
   gc->nzombies = gc->ntouched = gc->ncand = 0;
+  gc->scan_hwm = gc->heap->table_hwm; /* entries above are younger */
   gc->active = true;
 }
 
-/* Sets each member's gc_refs = count (from the heap's private copy of the
- * counts: this pass reads nothing shared) and lists the members in
- * cand[]. A member's
- * count may change while this runs; the dirty mark covers that. */
-uint64_t gcd_gc_update_refs(gcd_gc *gc) {
+/* The working set as a range of tags: x is a member iff
+ * work_low() <= tag(x) < work_epoch (list_of_tag() for lists 0..collecting;
+ * T_NONE and T_GARBAGE lie above any epoch, 0 below 1). */
+static uint32_t work_low(const gcd_gc *gc) {
+  uint32_t lo = gc->collecting == 0 ? gc->young_from
+                : gc->collecting == 1 ? gc->middle_from : 1;
+  return lo > gc->frozen_below ? lo : gc->frozen_below;
+}
+
+static void update_one(gcd_gc *gc, uint32_t x, uint64_t stamp) {
+  uint64_t c = gcd_heap_refcount(gc->heap, x);
+  word_set(gc, x, stamp | (BIAS + (c < REFS_CLAMP ? c : REFS_CLAMP)));
+  gc->cand[gc->ncand++] = x;
+}
+
+/* Members in list order: one dependent load a member, a cache miss each
+ * once a long-lived heap has shuffled its entries. */
+static void update_by_list(gcd_gc *gc, uint64_t stamp) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
-  uint64_t n = 0, stamp = (uint64_t)gc->stamp << STAMP_SHIFT;
-  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x]) {
-    uint64_t c = gcd_heap_refcount(gc->heap, x);
-    word_set(gc, x, stamp | (BIAS + (c < REFS_CLAMP ? c : REFS_CLAMP)));
-    gc->cand[n++] = x;
+  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x])
+    update_one(gc, x, stamp);
+}
+
+/* Members in table order, found by their tags: a sequential read of every
+ * tag below the high-water mark, and every later pass then reads the
+ * records of cand[] in address order too. Tags of members do not change
+ * during the scan; other entries' may, never into the range. */
+static void update_by_index(gcd_gc *gc, uint64_t stamp) {
+  uint32_t lo = work_low(gc), hi = gc->work_epoch;
+  for (uint64_t x = 1; x < gc->scan_hwm; x++) {
+    uint32_t t = tag_of(gc, (uint32_t)x);
+    if (t >= lo && t < hi)
+      update_one(gc, (uint32_t)x, stamp);
   }
-  gc->ncand = gc->nwork = n;
-  return n;
+}
+
+/* Sets each member's gc_refs = count (from the heap's private copy of the
+ * counts: this pass reads nothing shared) and lists the members in cand[],
+ * walking whichever is cheaper: W's list, or the tags of the whole table
+ * when W is more than a sixteenth of it. A member's count may change while
+ * this runs; the dirty mark covers that. */
+#define INDEX_SCAN_RATIO 16
+
+uint64_t gcd_gc_update_refs(gcd_gc *gc) {
+  uint64_t stamp = (uint64_t)gc->stamp << STAMP_SHIFT;
+  gc->ncand = 0;
+  if (gc->count[GCD_GC_WORK] * INDEX_SCAN_RATIO >= gc->scan_hwm)
+    update_by_index(gc, stamp);
+  else
+    update_by_list(gc, stamp);
+  assert(gc->ncand == gc->count[GCD_GC_WORK]); /* the tags and the list agree */
+  gc->nwork = gc->ncand;
+  return gc->ncand;
 }
 
 /* The passes below walk cand[] in order, so the objects ahead are known:

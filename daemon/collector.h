@@ -114,6 +114,7 @@ typedef struct gcd_gc {
                                     after the mark, U in scan order */
   uint64_t ncand;
   uint64_t nwork;                /* members of W listed in cand[] by update */
+  uint64_t scan_hwm;             /* the table's high-water mark at begin */
   uint32_t stamp;                /* of the active or last collection */
   /* Loop thread (or lock held): the epoch of the collection that saw the
    * entry change, and the entries that changed during the active one, each

@@ -490,8 +490,9 @@ static uint64_t free_graph(gcd_heap *h, uint32_t root) {
   return freed;
 }
 
-/* Collector, lock held: entry index goes; its slot block is left to the
- * caller, which gets its offset and size. */
+/* Collector, lock held: entry index goes; its slot block and its place on
+ * the free stack are left to the caller, which gets the block's offset and
+ * size. */
 static void entry_free(gcd_heap *h, uint32_t index, uint64_t *soff, uint32_t *nslots) {
   uint32_t fl = gcd_heap_flags(h, index);
 
@@ -504,7 +505,6 @@ static void entry_free(gcd_heap *h, uint32_t index, uint64_t *soff, uint32_t *ns
   }
   *soff = gcd_where_off(h->where[index]);
   *nslots = gcd_where_n(h->where[index]);
-  entry_put(h, index);
 }
 
 void gcd_heap_free_entry(gcd_heap *h, uint32_t index) {
@@ -512,6 +512,7 @@ void gcd_heap_free_entry(gcd_heap *h, uint32_t index) {
   uint32_t ns;
 
   entry_free(h, index, &soff, &ns);
+  entry_put(h, index);
   if (ns > 0)
     gcd_arena_free(&h->slot_arena, soff, ns);
 }
@@ -540,17 +541,24 @@ static void run_add(gcd_heap *h, slot_run *run, uint64_t soff, uint32_t nslots) 
                     .step = gcd_arena_block_size(&h->slot_arena, nslots)};
 }
 
+/* The entries go on the free stack last first, so that the stack hands
+ * them out again in the order given: a graph built from them gets its
+ * entries in the order the collector scans (table order), as a fresh
+ * table's would be. */
 void gcd_heap_free_entries(gcd_heap *h, const uint32_t *index, uint64_t n) {
   slot_run run = {0};
+  uint64_t top = h->nfree + n;
 
   for (uint64_t k = 0; k < n; k++) {
     uint64_t soff;
     uint32_t ns;
 
     entry_free(h, index[k], &soff, &ns);
+    h->free[top - 1 - k] = index[k];
     if (ns > 0)
       run_add(h, &run, soff, ns);
   }
+  h->nfree = top;
   run_flush(h, &run);
 }
 
