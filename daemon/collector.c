@@ -238,6 +238,10 @@ void gcd_gc_track(gcd_gc *gc, uint32_t idx) {
   gc->gen_count[0]++;
 }
 
+void gcd_gc_reserve(gcd_gc *gc, uint64_t first, uint64_t n) {
+  gcd_shm_private_populate(gc->cand, first * sizeof *gc->cand, n * sizeof *gc->cand);
+}
+
 bool gcd_gc_untrack(gcd_gc *gc, uint32_t idx) {
   if (gc->gen_count[0] > 0)
     gc->gen_count[0]--;

@@ -153,6 +153,11 @@ void gcd_gc_destroy(gcd_gc *gc);
 /** A tracked object was allocated: it joins generation 0. */
 void gcd_gc_track(gcd_gc *gc, uint32_t idx);
 
+/** Entries [first, first + n) of the table are backed now: the member
+ *  array is backed as far, so that the first collection to list them does
+ *  not fault its pages in (gcd_shm_private_populate). */
+void gcd_gc_reserve(gcd_gc *gc, uint64_t first, uint64_t n);
+
 /** A tracked object is being freed. Returns true when the collector still
  *  needs its entry (it is in the active working set): the heap then releases
  *  its children and makes its handle stale, but keeps the memory, which

@@ -226,8 +226,14 @@ static int table_grow(gcd_heap *h) {
   err = gcd_shm_reserve(&h->meta, meta_off(h, &h->states[first]), n * sizeof(gcd_state));
   if (err == 0)
     err = gcd_shm_reserve(&h->meta, meta_off(h, &h->table[first]), n * sizeof(gcd_obj));
-  if (err == 0)
+  if (err == 0) {
+    /* The arrays filled only when entries are freed or collected, backed
+     * now, a chunk at a time, rather than in the collection's finish. */
+    gcd_shm_private_populate(h->free, first * sizeof *h->free, n * sizeof *h->free);
+    if (h->gc != NULL)
+      gcd_gc_reserve(h->gc, first, n);
     h->table_reserved += n;
+  }
   return err;
 }
 

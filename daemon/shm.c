@@ -142,6 +142,21 @@ void gcd_shm_private_free(void *p, size_t len) {
     munmap(p, private_len(len));
 }
 
+/* Safe while another thread uses the pages: present pages are left as
+ * they are. A kernel without MADV_POPULATE_WRITE (before 5.14) refuses it,
+ * and the pages fault in when first used, as they would anyway. */
+void gcd_shm_private_populate(void *p, size_t off, size_t len) {
+#ifdef MADV_POPULATE_WRITE
+  size_t page = (size_t)gcd_shm_page_size();
+  size_t from = off / page * page, to = (off + len + page - 1) / page * page;
+
+  if (to > from)
+    (void)madvise((char *)p + from, to - from, MADV_POPULATE_WRITE);
+#else
+  (void)p, (void)off, (void)len;
+#endif
+}
+
 /* Any thread. Cached: sysconf is not free and the answer never changes;
  * relaxed atomics, as two threads may race to fill the cache. */
 uint64_t gcd_shm_page_size(void) {

@@ -52,6 +52,12 @@ void *gcd_shm_private_alloc(size_t len);
 /** Frees what gcd_shm_private_alloc(len) returned; NULL is ignored. */
 void gcd_shm_private_free(void *p, size_t len);
 
+/** Backs the pages of [off, off+len) of a private array now, without
+ *  changing their contents: an array a thread fills in bursts (the
+ *  collector's member array) is backed as the heap grows instead of
+ *  faulting in during the first collection that needs it. Any thread. */
+void gcd_shm_private_populate(void *p, size_t off, size_t len);
+
 /* One huge page: an array of 4-byte entries for a million objects is just
  * under 4 MiB, and a pass over it on 4 KiB pages paid more for the pages
  * than for the reads (docs/performance.md). */

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +71,25 @@ static void test_shm_private_alloc_zeroed_and_advised(void **state) {
   gcd_shm_private_free(b, big);
   gcd_shm_private_free(s, small);
   gcd_shm_private_free(NULL, 0); /* ignored */
+}
+
+/* Populating backs pages and leaves what they hold. */
+static void test_shm_private_populate_backs_and_keeps(void **state) {
+  size_t page = (size_t)gcd_shm_page_size(), len = 64 * page;
+  unsigned char *p = gcd_shm_private_alloc(len), vec[64];
+
+  (void)state;
+  assert_non_null(p);
+  p[3 * page + 5] = 42;
+  gcd_shm_private_populate(p, 2 * page + 100, 8 * page);
+  assert_int_equal(p[3 * page + 5], 42);
+  assert_int_equal(p[9 * page], 0);
+#ifdef MADV_POPULATE_WRITE
+  assert_int_equal(mincore(p, len, vec), 0);
+  for (int i = 2; i <= 10; i++) /* the pages the range touches, ends included */
+    assert_true(vec[i] & 1);
+#endif
+  gcd_shm_private_free(p, len);
 }
 
 static void test_shm_create_is_sparse_and_zeroed(void **state) {
@@ -172,6 +192,7 @@ static void test_shm_destroy_zeroed_or_twice_is_safe(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_shm_private_populate_backs_and_keeps),
       cmocka_unit_test(test_shm_create_is_sparse_and_zeroed),
       cmocka_unit_test(test_shm_create_seals_size_and_sets_cloexec),
       cmocka_unit_test(test_shm_create_zero_size_is_einval),
