@@ -348,33 +348,55 @@ uint64_t gcd_gc_update_refs(gcd_gc *gc) {
 /* The passes below walk cand[] in order, so the objects ahead are known:
  * their records, slot arrays and targets' words are fetched early, in three
  * stages, and a pass runs at memory bandwidth rather than one miss after
- * another. */
+ * another. A record is loaded once, at the slots' stage, and kept in a
+ * small ring until its member's turn, so the later stages and the visit
+ * itself need not load it (and cand[]) again. */
 #define AHEAD_WHERE 64
 #define AHEAD_SLOTS 32
 #define AHEAD_TARGETS 16
+#define AHEAD_RING 64 /* a power of two above AHEAD_SLOTS */
 #define TARGETS_MAX 4 /* slots of one object whose targets are fetched early */
 
-static void fetch_ahead(const gcd_gc *gc, uint64_t i) {
-  if (i + AHEAD_WHERE < gc->ncand)
-    __builtin_prefetch(&gc->heap->where[gc->cand[i + AHEAD_WHERE]]);
-  if (i + AHEAD_SLOTS < gc->ncand)
-    __builtin_prefetch(where_slots(gc, gc->heap->where[gc->cand[i + AHEAD_SLOTS]]));
-  if (i + AHEAD_TARGETS < gc->ncand) {
-    uint64_t wh = gc->heap->where[gc->cand[i + AHEAD_TARGETS]];
-    const _Atomic uint64_t *s = where_slots(gc, wh);
-    for (uint32_t k = 0, n = where_n(wh); k < n && k < TARGETS_MAX; k++) {
-      uint32_t t = gcd_handle_index(atomic_load_explicit(&s[k], memory_order_relaxed));
-      if (t < gc->cap)
-        __builtin_prefetch((const void *)&gc->word[t], 1);
-    }
+typedef struct ahead {
+  uint64_t next;             /* the next position whose record to load */
+  uint64_t ring[AHEAD_RING]; /* where[] of positions next - AHEAD_RING .. next */
+} ahead;
+
+static void fetch_targets(const gcd_gc *gc, uint64_t wh) {
+  const _Atomic uint64_t *s = where_slots(gc, wh);
+  for (uint32_t k = 0, n = where_n(wh); k < n && k < TARGETS_MAX; k++) {
+    uint32_t t = gcd_handle_index(atomic_load_explicit(&s[k], memory_order_relaxed));
+    if (t < gc->cap)
+      __builtin_prefetch((const void *)&gc->word[t], 1);
   }
+}
+
+/* Position i of a pass: fetches ahead and returns the record of member
+ * cand[i]. cand[] may grow meanwhile (the mark appends), and a pass may
+ * skip stretches (the mark's light look-ahead): positions not loaded in
+ * their turn are loaded when reached. */
+static uint64_t fetch_ahead(const gcd_gc *gc, ahead *a, uint64_t i) {
+  const uint32_t *cand = gc->cand;
+  const uint64_t *where = gc->heap->where;
+  if (i + AHEAD_WHERE < gc->ncand)
+    __builtin_prefetch(&where[cand[i + AHEAD_WHERE]]);
+  if (a->next < i)
+    a->next = i;
+  for (; a->next < gc->ncand && a->next <= i + AHEAD_SLOTS; a->next++) {
+    uint64_t wh = where[cand[a->next]];
+    a->ring[a->next % AHEAD_RING] = wh;
+    __builtin_prefetch(where_slots(gc, wh));
+  }
+  if (i + AHEAD_TARGETS < a->next)
+    fetch_targets(gc, a->ring[(i + AHEAD_TARGETS) % AHEAD_RING]);
+  return a->ring[i % AHEAD_RING];
 }
 
 /* Then every reference from inside the set is subtracted. */
 void gcd_gc_subtract_refs(gcd_gc *gc) {
+  ahead a = {0};
   for (uint64_t i = 0; i < gc->ncand; i++) {
-    fetch_ahead(gc, i);
-    uint64_t wh = gc->heap->where[gc->cand[i]], w;
+    uint64_t wh = fetch_ahead(gc, &a, i), w;
     const _Atomic uint64_t *s = where_slots(gc, wh);
     for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
       uint32_t t = target(gc, &s[k], &w);
@@ -387,8 +409,8 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
 /* x is reachable: so is every member it refers to. One not visited yet gets
  * gc_refs 1, so that its visit finds it reachable; one visited and found
  * tentatively unreachable is revived and queued again. */
-static void reach_from(gcd_gc *gc, uint32_t x) {
-  uint64_t wh = gc->heap->where[x], w;
+static void reach_from(gcd_gc *gc, uint64_t wh) {
+  uint64_t w;
   const _Atomic uint64_t *s = where_slots(gc, wh);
   for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
     uint32_t t = target(gc, &s[k], &w);
@@ -418,16 +440,18 @@ static void fetch_word_ahead(const gcd_gc *gc, uint64_t i) {
  * until a reachable member refers to it. Each member is revived at most
  * once, so cand[] (2 * cap) never overflows. */
 static void mark_reachable(gcd_gc *gc) {
-  uint64_t heavy_until = MARK_HEAVY;
+  uint64_t heavy_until = MARK_HEAVY, wh = 0;
+  ahead a = {0};
   for (uint64_t i = 0; i < gc->ncand; i++) {
-    if (i < heavy_until)
-      fetch_ahead(gc, i);
+    bool heavy = i < heavy_until;
+    if (heavy)
+      wh = fetch_ahead(gc, &a, i);
     else
       fetch_word_ahead(gc, i);
     uint32_t x = gc->cand[i];
     uint64_t w = word_get(gc, x);
     if (refs_of(w) > 0) {
-      reach_from(gc, x);
+      reach_from(gc, heavy ? wh : gc->heap->where[x]);
       heavy_until = i + MARK_HEAVY;
     } else {
       word_set(gc, x, w | TENT);
@@ -576,8 +600,8 @@ static void save_unreachable(gcd_gc *gc) {
  * an allocation zeroes the slots it hands out, so the cleared lines of a
  * million freed objects need not be written back. A slot holds a live
  * object's handle (I4), so its index is enough. */
-static uint64_t release_outside(gcd_gc *gc, uint32_t x) {
-  uint64_t wh = gc->heap->where[x], freed = 0;
+static uint64_t release_outside(gcd_gc *gc, uint64_t wh) {
+  uint64_t freed = 0;
   const _Atomic uint64_t *s = where_slots(gc, wh);
   for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
     uint64_t h = atomic_load_explicit(&s[k], memory_order_relaxed);
@@ -599,12 +623,13 @@ static uint64_t release_outside(gcd_gc *gc, uint32_t x) {
  * hook). */
 static uint64_t free_unreachable(gcd_gc *gc) {
   uint64_t freed = 0, u = 0;
+  ahead a = {0};
   for (uint64_t i = 0; i < gc->ncand; i++) {
-    fetch_ahead(gc, i);
+    uint64_t wh = fetch_ahead(gc, &a, i);
     uint32_t x = gc->cand[i];
     if (!in_unreach(gc, x))
       continue;
-    freed += release_outside(gc, x);
+    freed += release_outside(gc, wh);
     set_tag(gc, x, GCD_GC_T_NONE);
     gc->cand[u++] = x;
   }

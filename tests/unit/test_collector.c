@@ -190,6 +190,38 @@ static void test_collector_long_backward_chain_survives(void **state) {
 
 /* A count far beyond what slots could explain is a root, not an overflow
  * into the mark bits. */
+/* A long stretch of garbage first (the mark's light look-ahead), then a
+ * backward chain held at its end: every member of the chain is revived and
+ * appended to the walk while the look-ahead switches back to full. */
+static void test_collector_chain_after_garbage_survives(void **state) {
+  fixture *f = *state;
+  enum { G = 3000, N = 2000 };
+  uint64_t *g = malloc(G * sizeof *g), *h = malloc(N * sizeof *h);
+  for (int i = 0; i < G; i++)
+    g[i] = obj(f, 1);
+  for (int i = 0; i < G; i++)
+    link(f, g[i], 0, g[(i + 1) % G]);
+  for (int i = 0; i < G; i++)
+    drop(f, g[i]);
+  for (int i = 0; i < N; i++)
+    h[i] = obj(f, 1);
+  for (int i = 1; i < N; i++)
+    link(f, h[i], 0, h[i - 1]);
+  for (int i = 0; i < N - 1; i++)
+    drop(f, h[i]);
+  gcd_gc_result r = collect(f, 2);
+  assert_int_equal(r.examined, G + N);
+  assert_int_equal(r.unreachable, G);
+  assert_int_equal(live(f), N);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, h[i])), 1);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, h[N - 1])] = 1;
+  verify(f, ext);
+  free(g);
+  free(h);
+}
+
 static void test_collector_huge_count_is_a_root(void **state) {
   fixture *f = *state;
   uint64_t a, b;
@@ -679,6 +711,7 @@ int main(void) {
       T(test_collector_ring_freed),
       T(test_collector_back_edges_revive_what_they_reach),
       T(test_collector_long_backward_chain_survives),
+      T(test_collector_chain_after_garbage_survives),
       T(test_collector_huge_count_is_a_root),
       T(test_collector_stamp_wrap_forgets_old_members),
       T(test_collector_cycle_held_by_retain_survives),
