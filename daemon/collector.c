@@ -460,9 +460,9 @@ static void mark_reachable(gcd_gc *gc) {
 }
 
 /* Members still TENT form U: they are listed in cand[] (its first nwork
- * entries are W in list order; the rest, members the mark revived, are
+ * entries are W in scan order; the rest, members the mark revived, are
  * done with) and leave every list; the others are linked into W again, in
- * the same order. A ring or a heap of cycles is all garbage: no link is
+ * that order. A ring or a heap of cycles is all garbage: no link is
  * written for it. The loop thread never touches the links of working-set
  * members, so this needs no lock. */
 static void split_unreachable(gcd_gc *gc) {

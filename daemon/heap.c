@@ -2,11 +2,12 @@
  * heap.c -- the object heap: segments, object table, handles, reference
  * counts and frees, and the verifier of the layout's invariants I1-I5.
  *
- * Owns: the meta header, every entry (state and gcd_obj) and every slot word (through the
- * two arenas it owns: payload bytes in the data segment, slot arrays in the
- * meta segment). Must not touch: payload contents, except to zero a new
- * object's payload; sessions, names and the wire (callers pass handles and
- * counts); the OS (segments come from shm.c only).
+ * Owns: the meta header, every entry (state and gcd_obj) and every slot
+ * word (through the two arenas it owns: payload bytes in the data segment,
+ * slot arrays in the meta segment). Must not touch: payload contents,
+ * except to zero a new object's payload; sessions, names and the wire
+ * (callers pass handles and counts); the OS (segments come from shm.c
+ * only).
  *
  * Clients read entries concurrently through a read-only mapping, and the
  * collector thread reads counts and slots: gen, flags, refcount and slot
@@ -490,7 +491,8 @@ static uint64_t free_graph(gcd_heap *h, uint32_t root) {
     freed += release_children(h, i, &dying);
     if (gcd_heap_flags(h, i) & GCD_OBJ_ZOMBIE)
       continue;
-    gcd_arena_free(&h->slot_arena, gcd_where_off(h->where[i]), gcd_where_n(h->where[i]));
+    gcd_arena_free(&h->slot_arena, gcd_where_off(h->where[i]),
+                   gcd_where_n(h->where[i]));
     entry_put(h, i);
   }
   return freed;
@@ -712,7 +714,8 @@ static int verify_copies(vstate *v, uint32_t i) {
   uint32_t fl = gcd_heap_flags(v->h, i);
   uint64_t w = v->h->where[i];
 
-  if (!(fl & GCD_OBJ_TRACKED) != (o->nslots == 0) || !(fl & GCD_OBJ_DATA) != (o->nbytes == 0))
+  if (!(fl & GCD_OBJ_TRACKED) != (o->nslots == 0) ||
+      !(fl & GCD_OBJ_DATA) != (o->nbytes == 0))
     return FAIL("object %u: flags 0x%x disagree with %u slots, %" PRIu64 " bytes",
                 i, fl, o->nslots, o->nbytes);
   if (gcd_where_n(w) != o->nslots || (o->nslots > 0 && gcd_where_off(w) != o->slots))

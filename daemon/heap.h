@@ -83,7 +83,8 @@ typedef struct gcd_heap {
    *   where[i]   where the slots are (GCD_WHERE_SHIFT), written at
    *              allocation; a live object's slot array never moves
    *   free[]     the free entries below the high-water mark, a stack: the
-   *              last freed is the next handed out
+   *              last freed is the next handed out (a collection's garbage
+   *              goes on last first, so it comes back in scan order)
    * The verifier checks them against the table. */
   _Atomic uint64_t *counts;
   uint64_t *where;
