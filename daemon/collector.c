@@ -138,17 +138,21 @@ static uint64_t reached(const gcd_gc *gc) {
   return ((uint64_t)gc->stamp << STAMP_SHIFT) | (BIAS + 1);
 }
 
-static const _Atomic uint64_t *where_slots(const gcd_gc *gc, uint64_t wh) {
-  return &gc->heap->slots[gcd_where_off(wh)];
+/* The member's slots as the heap's private copy (edges: table indexes),
+ * which the passes read instead of the shared slot words: private memory
+ * on huge pages, where this host charges per 4 KiB page of shared memory a
+ * pass touches (docs/performance.md). */
+static const _Atomic uint32_t *where_edges(const gcd_gc *gc, uint64_t wh) {
+  return gcd_heap_edges(gc->heap, gcd_where_off(wh));
 }
 
 static uint32_t where_n(uint64_t wh) { return gcd_where_n(wh); }
 
-/* The working-set member a slot points to, or 0. Reads a slot the loop
+/* The working-set member an edge points to, or 0. Reads an edge the loop
  * thread may be writing: atomically. A member's entry is not reused before
  * finish (zombies), so the index alone, checked against the stamp, says. */
-static uint32_t target(const gcd_gc *gc, const _Atomic uint64_t *slot, uint64_t *w) {
-  uint32_t t = gcd_handle_index(atomic_load_explicit(slot, memory_order_relaxed));
+static uint32_t target(const gcd_gc *gc, const _Atomic uint32_t *edge, uint64_t *w) {
+  uint32_t t = atomic_load_explicit(edge, memory_order_relaxed);
   if (t == 0 || t >= gc->cap)
     return 0;
   *w = word_get(gc, t);
@@ -363,9 +367,9 @@ typedef struct ahead {
 } ahead;
 
 static void fetch_targets(const gcd_gc *gc, uint64_t wh) {
-  const _Atomic uint64_t *s = where_slots(gc, wh);
+  const _Atomic uint32_t *s = where_edges(gc, wh);
   for (uint32_t k = 0, n = where_n(wh); k < n && k < TARGETS_MAX; k++) {
-    uint32_t t = gcd_handle_index(atomic_load_explicit(&s[k], memory_order_relaxed));
+    uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
     if (t < gc->cap)
       __builtin_prefetch((const void *)&gc->word[t], 1);
   }
@@ -385,7 +389,7 @@ static uint64_t fetch_ahead(const gcd_gc *gc, ahead *a, uint64_t i) {
   for (; a->next < gc->ncand && a->next <= i + AHEAD_SLOTS; a->next++) {
     uint64_t wh = where[cand[a->next]];
     a->ring[a->next % AHEAD_RING] = wh;
-    __builtin_prefetch(where_slots(gc, wh));
+    __builtin_prefetch(where_edges(gc, wh));
   }
   if (i + AHEAD_TARGETS < a->next)
     fetch_targets(gc, a->ring[(i + AHEAD_TARGETS) % AHEAD_RING]);
@@ -397,7 +401,7 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
   ahead a = {0};
   for (uint64_t i = 0; i < gc->ncand; i++) {
     uint64_t wh = fetch_ahead(gc, &a, i), w;
-    const _Atomic uint64_t *s = where_slots(gc, wh);
+    const _Atomic uint32_t *s = where_edges(gc, wh);
     for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
       uint32_t t = target(gc, &s[k], &w);
       if (t != 0)
@@ -411,7 +415,7 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
  * tentatively unreachable is revived and queued again. */
 static void reach_from(gcd_gc *gc, uint64_t wh) {
   uint64_t w;
-  const _Atomic uint64_t *s = where_slots(gc, wh);
+  const _Atomic uint32_t *s = where_edges(gc, wh);
   for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
     uint32_t t = target(gc, &s[k], &w);
     if (t == 0 || (refs_of(w) > 0 && !(w & TENT)))
@@ -532,7 +536,7 @@ static uint64_t revive_reachable(gcd_gc *gc, uint64_t top) {
   uint64_t n = 0;
   while (top > 0) {
     uint64_t wh = gc->heap->where[gc->stack[--top]];
-    const _Atomic uint64_t *s = where_slots(gc, wh);
+    const _Atomic uint32_t *s = where_edges(gc, wh);
     n++;
     for (uint32_t k = 0, ns = where_n(wh); k < ns; k++) {
       uint64_t w;
@@ -596,17 +600,16 @@ static void save_unreachable(gcd_gc *gc) {
 
 /* Drops the references leaving U from x's slots (cascading frees of
  * survivors are ordinary frees now); references inside U just vanish. The
- * slots are only read: the slot array goes back to the arena with x, and
- * an allocation zeroes the slots it hands out, so the cleared lines of a
- * million freed objects need not be written back. A slot holds a live
- * object's handle (I4), so its index is enough. */
+ * edges are only read, the shared slots not at all: the slot array goes
+ * back to the arena with x, and an allocation zeroes the slots (and edges)
+ * it hands out. */
 static uint64_t release_outside(gcd_gc *gc, uint64_t wh) {
   uint64_t freed = 0;
-  const _Atomic uint64_t *s = where_slots(gc, wh);
+  const _Atomic uint32_t *s = where_edges(gc, wh);
   for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
-    uint64_t h = atomic_load_explicit(&s[k], memory_order_relaxed);
-    if (h != 0 && !in_unreach(gc, gcd_handle_index(h)))
-      freed += gcd_heap_decref(gc->heap, gcd_handle_index(h));
+    uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
+    if (t != 0 && !in_unreach(gc, t))
+      freed += gcd_heap_decref(gc->heap, t);
   }
   return freed;
 }

@@ -64,6 +64,9 @@ static int slots_reserve(void *ctx, uint64_t off, uint64_t len) {
 static void slots_release(void *ctx, uint64_t off, uint64_t len) {
   gcd_heap *h = ctx;
   gcd_shm_release(&h->meta, slots_byte_off(h, off), len * sizeof *h->slots);
+  if (h->edges != NULL)
+    gcd_shm_private_discard((void *)h->edges, off * sizeof *h->edges,
+                            len * sizeof *h->edges);
 }
 
 static int data_reserve(void *ctx, uint64_t off, uint64_t len) {
@@ -145,23 +148,26 @@ static int arenas_init(gcd_heap *h, const gcd_meta_header *m) {
 /* The private arrays (heap.h), whole: their pages are touched only as the
  * table's high-water mark rises. */
 static int private_alloc(gcd_heap *h) {
-  size_t cap = (size_t)h->table_cap;
+  size_t cap = (size_t)h->table_cap, slots = (size_t)h->hdr->slots_cap;
 
   h->counts = gcd_shm_private_alloc(cap * sizeof *h->counts);
   h->where = gcd_shm_private_alloc(cap * sizeof *h->where);
   h->free = gcd_shm_private_alloc(cap * sizeof *h->free);
-  return h->counts && h->where && h->free ? 0 : GC_ENOMEM;
+  h->edges = gcd_shm_private_alloc(slots * sizeof *h->edges);
+  return h->counts && h->where && h->free && h->edges ? 0 : GC_ENOMEM;
 }
 
 static void private_free(gcd_heap *h) {
-  size_t cap = (size_t)h->table_cap;
+  size_t cap = (size_t)h->table_cap, slots = h->hdr ? (size_t)h->hdr->slots_cap : 0;
 
   gcd_shm_private_free((void *)h->counts, cap * sizeof *h->counts);
   gcd_shm_private_free(h->where, cap * sizeof *h->where);
   gcd_shm_private_free(h->free, cap * sizeof *h->free);
+  gcd_shm_private_free((void *)h->edges, slots * sizeof *h->edges);
   h->counts = NULL;
   h->where = NULL;
   h->free = NULL;
+  h->edges = NULL;
 }
 
 /* Loop thread, at start-up. A goto ladder: each step undone in reverse. */
@@ -287,8 +293,10 @@ static int blocks_take(gcd_heap *h, uint32_t nslots, uint64_t nbytes,
  * new owner what a previous object (perhaps another client's) left there. */
 static void blocks_clear(gcd_heap *h, uint64_t soff, uint32_t nslots,
                          uint64_t doff, uint64_t nbytes) {
-  for (uint32_t k = 0; k < nslots; k++)
+  for (uint32_t k = 0; k < nslots; k++) {
     atomic_store_explicit(&h->slots[soff + k], 0, RELAXED);
+    atomic_store_explicit(&h->edges[soff + k], 0, RELAXED);
+  }
   if (nbytes > 0)
     memset((char *)h->data.base + doff, 0, payload_units(nbytes));
 }
@@ -452,20 +460,31 @@ static void obj_kill(gcd_heap *h, uint32_t i, uint32_t *dying) {
   *dying = i;
 }
 
+/* Stores handle, whose index is t, in slot s of the arena and in its
+ * private copy; returns the index the slot held. Loop thread: the only
+ * writer of slots, so a load and a store do (no locked exchange, on a path
+ * that may run ten million times in a row); release, for clients that read
+ * the slot with acquire. */
+static uint32_t slot_store(gcd_heap *h, uint64_t s, uint64_t handle, uint32_t t) {
+  uint32_t old = atomic_load_explicit(&h->edges[s], RELAXED);
+
+  atomic_store_explicit(&h->slots[s], handle, RELEASE);
+  atomic_store_explicit(&h->edges[s], t, RELAXED);
+  return old;
+}
+
 /* Drops the reference each slot of dead object i holds, clearing the slot;
- * children whose count reaches zero join the dying chain. Returns them. */
+ * children whose count reaches zero join the dying chain. Returns them.
+ * Reads the private edges; writes both copies. */
 static uint64_t release_children(gcd_heap *h, uint32_t i, uint32_t *dying) {
-  _Atomic uint64_t *s = &h->slots[gcd_where_off(h->where[i])];
+  uint64_t s = gcd_where_off(h->where[i]);
   uint64_t killed = 0;
 
   for (uint32_t k = 0, n = gcd_where_n(h->where[i]); k < n; k++) {
-    /* Only the loop thread writes slots: a load and a store, not a locked
-     * exchange, on a path that may run ten million times in a row. */
-    uint64_t c = atomic_load_explicit(&s[k], RELAXED);
-    if (c == 0)
+    uint32_t ci = atomic_load_explicit(&h->edges[s + k], RELAXED);
+    if (ci == 0)
       continue;
-    atomic_store_explicit(&s[k], 0, RELAXED);
-    uint32_t ci = gcd_handle_index(c);
+    slot_store(h, s + k, 0, 0);
     touch(h, ci);
     uint64_t left = gcd_heap_refcount(h, ci) - 1;
     count_store(h, ci, left);
@@ -585,9 +604,9 @@ uint64_t gcd_heap_decref(gcd_heap *h, uint32_t index) {
 
 /* ----------------------------------------------------------------- slots */
 
-/* Resolves obj and checks slot against its slots; *word gets the slot. */
-static int slot_word(const gcd_heap *h, uint64_t obj, uint32_t slot,
-                     _Atomic uint64_t **word) {
+/* Resolves obj and checks slot against its slots; *at gets the slot's
+ * index in the slot arena. */
+static int slot_at(const gcd_heap *h, uint64_t obj, uint32_t slot, uint64_t *at) {
   uint32_t i;
   int err = gcd_heap_resolve(h, obj, &i);
 
@@ -595,7 +614,7 @@ static int slot_word(const gcd_heap *h, uint64_t obj, uint32_t slot,
     return err;
   if (slot >= gcd_where_n(h->where[i]))
     return GC_ERANGE;
-  *word = &h->slots[gcd_where_off(h->where[i]) + slot];
+  *at = gcd_where_off(h->where[i]) + slot;
   return 0;
 }
 
@@ -604,30 +623,29 @@ static int slot_word(const gcd_heap *h, uint64_t obj, uint32_t slot,
  * occupant's release may free obj itself (when only it kept obj alive),
  * which is why nothing of obj is touched afterwards. */
 int gcd_heap_set_ref(gcd_heap *h, uint64_t obj, uint32_t slot, uint64_t target) {
-  _Atomic uint64_t *word;
-  uint32_t t = 0;
-  uint64_t old;
-  int err = slot_word(h, obj, slot, &word);
+  uint64_t at;
+  uint32_t t = 0, old;
+  int err = slot_at(h, obj, slot, &at);
 
   if (err != 0 || (target != 0 && (err = gcd_heap_resolve(h, target, &t)) != 0))
     return err;
   if (target != 0)
     gcd_heap_incref(h, t);
   touch(h, gcd_handle_index(obj));
-  old = atomic_exchange_explicit(word, target, memory_order_acq_rel);
+  old = slot_store(h, at, target, t);
   if (old != 0)
-    gcd_heap_decref(h, gcd_handle_index(old));
+    gcd_heap_decref(h, old);
   return 0;
 }
 
 /* Loop thread. */
 int gcd_heap_get_ref(const gcd_heap *h, uint64_t obj, uint32_t slot,
                      uint64_t *out) {
-  _Atomic uint64_t *word;
-  int err = slot_word(h, obj, slot, &word);
+  uint64_t at;
+  int err = slot_at(h, obj, slot, &at);
 
   if (err == 0)
-    *out = atomic_load_explicit(word, memory_order_acquire);
+    *out = atomic_load_explicit(&h->slots[at], memory_order_acquire);
   return err;
 }
 
@@ -757,12 +775,18 @@ static int verify_slots(vstate *v, uint32_t i) {
 
   for (uint32_t k = 0; k < o->nslots; k++) {
     uint64_t c = atomic_load_explicit(&v->h->slots[o->slots + k], RELAXED);
+    uint32_t e = atomic_load_explicit(&v->h->edges[o->slots + k], RELAXED);
     int err = c != 0 ? gcd_heap_resolve(v->h, c, &t) : 0;
     if (err != 0)
       return FAIL("object %u slot %u: handle 0x%016" PRIx64 " is %s", i, k, c,
                   err == GC_ESTALE ? "stale" : "unknown");
-    if (c != 0)
+    if (c == 0)
+      t = 0;
+    else
       v->counts[t]++;
+    if (e != t)
+      return FAIL("object %u slot %u: holds index %u, the daemon's copy says %u",
+                  i, k, t, e);
   }
   return 0;
 }

@@ -90,6 +90,16 @@ typedef struct gcd_heap {
   uint64_t *where;
   uint32_t *free;
   uint64_t nfree;
+  /* Each slot's target again, as a table index (0: null), private and
+   * dense (4 bytes a slot, on huge pages where the system allows): what the
+   * collector's passes and the frees read instead of the shared 8-byte slot
+   * words. Written together with the slots (loop thread, or lock held);
+   * the verifier checks that a live object's two copies agree. A dead
+   * object's slots and edges are left as they were: nothing reads them, and
+   * both are cleared when the block is handed out again. Sized by the slot
+   * arena's capacity and backed as slots are used; memory goes back when a
+   * run of freed slot regions covers whole 2 MiB pages of it. */
+  _Atomic uint32_t *edges;
   uint64_t objects, allocs, frees;
   uint64_t cycle_frees;        /* of frees: objects the collector found unreachable */
   struct gcd_gc *gc;           /* the collector, told of every change; may be NULL */
@@ -124,6 +134,13 @@ static inline gcd_obj *gcd_heap_obj(const gcd_heap *h, uint32_t index) {
 /** Its state. */
 static inline gcd_state *gcd_heap_state(const gcd_heap *h, uint32_t index) {
   return &h->states[index];
+}
+
+/** The private copy of the slot words from slot (an index in the slot
+ *  arena) on: each the table index of its target, 0 for null. Any thread,
+ *  read atomically, as gcd_heap_refcount(). */
+static inline const _Atomic uint32_t *gcd_heap_edges(const gcd_heap *h, uint64_t slot) {
+  return &h->edges[slot];
 }
 
 /** Its flags (GCD_OBJ_*). */

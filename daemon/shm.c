@@ -97,7 +97,9 @@ void gcd_shm_destroy(gcd_shm *s) {
 }
 
 /* Any thread. Anonymous mappings rather than malloc: a huge page needs a
- * range of its own to be advised, and zeroed pages come for free. A large
+ * range of its own to be advised, and zeroed pages come for free. Sized by
+ * the heap's capacity, not its use: MAP_NORESERVE, so that a large
+ * --heap-size is not refused for memory that is never touched. A large
  * array is placed on a 2 MiB boundary and rounded up to a whole huge page,
  * so that all of it can be huge, its ends included. */
 #define HUGE_PAGE ((size_t)2 << 20)
@@ -111,7 +113,7 @@ static size_t private_len(size_t len) {
 /* n bytes at a 2 MiB boundary: map HUGE_PAGE more, unmap the slack. */
 static void *map_aligned(size_t n) {
   char *p = mmap(NULL, n + HUGE_PAGE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED)
     return NULL;
   char *a = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
@@ -126,7 +128,8 @@ void *gcd_shm_private_alloc(size_t len) {
   void *p;
 
   if (n < GCD_SHM_HUGE_MIN) {
-    p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
   }
   p = map_aligned(n);
@@ -155,6 +158,17 @@ void gcd_shm_private_populate(void *p, size_t off, size_t len) {
 #else
   (void)p, (void)off, (void)len;
 #endif
+}
+
+/* Whole huge pages only: a partial page at either end may hold live
+ * entries, and discarding part of a huge page splits it, after which the
+ * array is back on 4 KiB pages there (docs/performance.md). */
+void gcd_shm_private_discard(void *p, size_t off, size_t len) {
+  size_t from = (off + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+  size_t to = (off + len) / HUGE_PAGE * HUGE_PAGE;
+
+  if (to > from)
+    (void)madvise((char *)p + from, to - from, MADV_DONTNEED);
 }
 
 /* Any thread. Cached: sysconf is not free and the answer never changes;

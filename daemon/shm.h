@@ -58,6 +58,11 @@ void gcd_shm_private_free(void *p, size_t len);
  *  faulting in during the first collection that needs it. Any thread. */
 void gcd_shm_private_populate(void *p, size_t off, size_t len);
 
+/** Gives the 2 MiB pages wholly inside [off, off+len) of a private array
+ *  (from gcd_shm_private_alloc()) back to the system; they read as zero
+ *  when touched again. Smaller ranges keep their memory. */
+void gcd_shm_private_discard(void *p, size_t off, size_t len);
+
 /* One huge page: an array of 4-byte entries for a million objects is just
  * under 4 MiB, and a pass over it on 4 KiB pages paid more for the pages
  * than for the reads (docs/performance.md). */

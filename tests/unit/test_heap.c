@@ -625,8 +625,12 @@ static void test_heap_verify_catches_corrupt_slot(void **state) {
   assert_non_null(strstr(msg, "stale"));
   atomic_store(slot, b); /* a live handle the count does not know of */
   assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
+  assert_non_null(strstr(msg, "slot 1: holds index")); /* its private copy lags */
+  atomic_store(&f->h.edges[oa->slots + 1], index_of(&f->h, b));
+  assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
   assert_non_null(strstr(msg, "refcount 1, counted 2 (slots 1, external 1)"));
   atomic_store(slot, 0);
+  atomic_store(&f->h.edges[oa->slots + 1], 0);
   assert_heap_ok(f);
 }
 

@@ -92,6 +92,23 @@ static void test_shm_private_populate_backs_and_keeps(void **state) {
   gcd_shm_private_free(p, len);
 }
 
+/* Discarding gives back whole huge pages only, and keeps the rest. */
+static void test_shm_private_discard_whole_huge_pages(void **state) {
+  size_t huge = (size_t)2 << 20, len = 3 * huge;
+  unsigned char *p = gcd_shm_private_alloc(len);
+
+  (void)state;
+  assert_non_null(p);
+  memset(p, 7, len);
+  gcd_shm_private_discard(p, 4096, huge); /* covers no whole huge page */
+  assert_int_equal(p[4096] + p[huge] + p[huge + 4095], 21);
+  gcd_shm_private_discard(p, 4096, 2 * huge); /* covers [huge, 2 huge) */
+  assert_int_equal(p[4096], 7);
+  assert_int_equal(p[huge] | p[2 * huge - 1], 0);
+  assert_int_equal(p[2 * huge], 7);
+  gcd_shm_private_free(p, len);
+}
+
 static void test_shm_create_is_sparse_and_zeroed(void **state) {
   gcd_shm s;
 
@@ -193,6 +210,7 @@ static void test_shm_destroy_zeroed_or_twice_is_safe(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_shm_private_populate_backs_and_keeps),
+      cmocka_unit_test(test_shm_private_discard_whole_huge_pages),
       cmocka_unit_test(test_shm_create_is_sparse_and_zeroed),
       cmocka_unit_test(test_shm_create_seals_size_and_sets_cloexec),
       cmocka_unit_test(test_shm_create_zero_size_is_einval),
