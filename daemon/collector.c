@@ -146,8 +146,6 @@ static const _Atomic uint32_t *where_edges(const gcd_gc *gc, uint64_t wh) {
   return gcd_heap_edges(gc->heap, gcd_where_off(wh));
 }
 
-static uint32_t where_n(uint64_t wh) { return gcd_where_n(wh); }
-
 /* The working-set member an edge points to, or 0. Reads an edge the loop
  * thread may be writing: atomically. A member's entry is not reused before
  * finish (zombies), so the index alone, checked against the stamp, says. */
@@ -368,7 +366,7 @@ typedef struct ahead {
 
 static void fetch_targets(const gcd_gc *gc, uint64_t wh) {
   const _Atomic uint32_t *s = where_edges(gc, wh);
-  for (uint32_t k = 0, n = where_n(wh); k < n && k < TARGETS_MAX; k++) {
+  for (uint32_t k = 0, n = gcd_where_n(wh); k < n && k < TARGETS_MAX; k++) {
     uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
     if (t < gc->cap)
       __builtin_prefetch((const void *)&gc->word[t], 1);
@@ -402,7 +400,7 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
   for (uint64_t i = 0; i < gc->ncand; i++) {
     uint64_t wh = fetch_ahead(gc, &a, i), w;
     const _Atomic uint32_t *s = where_edges(gc, wh);
-    for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
+    for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
       uint32_t t = target(gc, &s[k], &w);
       if (t != 0)
         word_set(gc, t, w - 1);
@@ -416,7 +414,7 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
 static void reach_from(gcd_gc *gc, uint64_t wh) {
   uint64_t w;
   const _Atomic uint32_t *s = where_edges(gc, wh);
-  for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
+  for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
     uint32_t t = target(gc, &s[k], &w);
     if (t == 0 || (refs_of(w) > 0 && !(w & TENT)))
       continue;
@@ -538,7 +536,7 @@ static uint64_t revive_reachable(gcd_gc *gc, uint64_t top) {
     uint64_t wh = gc->heap->where[gc->stack[--top]];
     const _Atomic uint32_t *s = where_edges(gc, wh);
     n++;
-    for (uint32_t k = 0, ns = where_n(wh); k < ns; k++) {
+    for (uint32_t k = 0, ns = gcd_where_n(wh); k < ns; k++) {
       uint64_t w;
       uint32_t t = target(gc, &s[k], &w);
       if (t != 0 && (w & TENT))
@@ -606,7 +604,7 @@ static void save_unreachable(gcd_gc *gc) {
 static uint64_t release_outside(gcd_gc *gc, uint64_t wh) {
   uint64_t freed = 0;
   const _Atomic uint32_t *s = where_edges(gc, wh);
-  for (uint32_t k = 0, n = where_n(wh); k < n; k++) {
+  for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
     uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
     if (t != 0 && !in_unreach(gc, t))
       freed += gcd_heap_decref(gc->heap, t);

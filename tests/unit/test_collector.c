@@ -93,6 +93,26 @@ static void dropped_pair(fixture *f, uint64_t *a, uint64_t *b) {
   drop(f, *b);
 }
 
+/* n one-slot objects in h, each linked to the next and the last to the
+ * first, nothing else holding them. */
+static void dropped_ring(fixture *f, uint64_t *h, int n) {
+  for (int i = 0; i < n; i++)
+    h[i] = obj(f, 1);
+  for (int i = 0; i < n; i++)
+    link(f, h[i], 0, h[(i + 1) % n]);
+  for (int i = 0; i < n; i++)
+    drop(f, h[i]);
+}
+
+/* n one-slot objects in h, each linked to the one allocated before it, all
+ * still held. */
+static void backward_chain(fixture *f, uint64_t *h, int n) {
+  for (int i = 0; i < n; i++)
+    h[i] = obj(f, 1);
+  for (int i = 1; i < n; i++)
+    link(f, h[i], 0, h[i - 1]);
+}
+
 static gcd_gc_result collect(fixture *f, int gen) {
   gcd_gc_result r;
   gcd_gc_collect(&f->gc, gen, &r);
@@ -134,12 +154,7 @@ static void test_collector_ring_freed(void **state) {
   fixture *f = *state;
   enum { N = 10000 };
   uint64_t *h = malloc(N * sizeof *h);
-  for (int i = 0; i < N; i++)
-    h[i] = obj(f, 1);
-  for (int i = 0; i < N; i++)
-    link(f, h[i], 0, h[(i + 1) % N]);
-  for (int i = 0; i < N; i++)
-    drop(f, h[i]);
+  dropped_ring(f, h, N);
   assert_int_equal(live(f), N);
   gcd_gc_result r = collect(f, 2);
   assert_int_equal(r.examined, N);
@@ -172,10 +187,7 @@ static void test_collector_long_backward_chain_survives(void **state) {
   fixture *f = *state;
   enum { N = 5000 };
   uint64_t *h = malloc(N * sizeof *h);
-  for (int i = 0; i < N; i++)
-    h[i] = obj(f, 1);
-  for (int i = 1; i < N; i++)
-    link(f, h[i], 0, h[i - 1]);
+  backward_chain(f, h, N);
   link(f, h[0], 0, h[N - 1]); /* and a cycle through all of them */
   for (int i = 0; i < N - 1; i++)
     drop(f, h[i]);
@@ -188,8 +200,6 @@ static void test_collector_long_backward_chain_survives(void **state) {
   free(h);
 }
 
-/* A count far beyond what slots could explain is a root, not an overflow
- * into the mark bits. */
 /* A long stretch of garbage first (the mark's light look-ahead), then a
  * backward chain held at its end: every member of the chain is revived and
  * appended to the walk while the look-ahead switches back to full. */
@@ -197,16 +207,8 @@ static void test_collector_chain_after_garbage_survives(void **state) {
   fixture *f = *state;
   enum { G = 3000, N = 2000 };
   uint64_t *g = malloc(G * sizeof *g), *h = malloc(N * sizeof *h);
-  for (int i = 0; i < G; i++)
-    g[i] = obj(f, 1);
-  for (int i = 0; i < G; i++)
-    link(f, g[i], 0, g[(i + 1) % G]);
-  for (int i = 0; i < G; i++)
-    drop(f, g[i]);
-  for (int i = 0; i < N; i++)
-    h[i] = obj(f, 1);
-  for (int i = 1; i < N; i++)
-    link(f, h[i], 0, h[i - 1]);
+  dropped_ring(f, g, G);
+  backward_chain(f, h, N);
   for (int i = 0; i < N - 1; i++)
     drop(f, h[i]);
   gcd_gc_result r = collect(f, 2);
@@ -222,6 +224,8 @@ static void test_collector_chain_after_garbage_survives(void **state) {
   free(h);
 }
 
+/* A count far beyond what slots could explain is a root, not an overflow
+ * into the mark bits. */
 static void test_collector_huge_count_is_a_root(void **state) {
   fixture *f = *state;
   uint64_t a, b;
@@ -667,12 +671,7 @@ static void test_collector_freed_entries_handed_out_in_scan_order(void **state) 
   fixture *f = *state;
   enum { N = 8 };
   uint64_t h[N];
-  for (int i = 0; i < N; i++)
-    h[i] = obj(f, 1);
-  for (int i = 0; i < N; i++)
-    link(f, h[i], 0, h[(i + 1) % N]);
-  for (int i = 0; i < N; i++)
-    drop(f, h[i]);
+  dropped_ring(f, h, N);
   assert_int_equal(collect(f, 2).unreachable, N);
   for (int i = 0; i < N; i++)
     assert_int_equal(ix(f, obj(f, 1)), gcd_handle_index(h[i]));
