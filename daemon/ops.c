@@ -53,6 +53,7 @@ typedef struct batch {
   Gcd__Wire__Response resp;
   size_t next;           /* the operation running (or to run again) */
   bool resumed;          /* req has completed for operation next */
+  bool quiet;            /* answer only a failure (Request.quiet, after hello) */
   char check_msg[256];   /* verify's finding, written on the collector thread */
   bool oom;              /* scratch memory ran out while unpacking */
 } batch;
@@ -961,6 +962,41 @@ static void pb_free(void *data, void *p) {
   (void)p;
 }
 
+/* The failed result of a quiet request names its operation, since the
+ * client keeps no record of what it sent quietly. */
+static void quiet_name(batch *b, const Op *op, Result *r) {
+  const char *kind = gcd_ops_name((int)op->op_case);
+  const char *msg = r->message != NULL ? r->message : "";
+  size_t n = strlen(kind) + 2 + strlen(msg) + 1;
+  char *m = scratch_alloc(b, n);
+
+  if (m != NULL) {
+    snprintf(m, n, "%s: %s", kind, msg);
+    r->message = m;
+  }
+}
+
+/* Whether b goes unanswered: a quiet request that succeeded, or whose
+ * failure would follow another one the client has not yet been answered
+ * past (it keeps only the first). Any other answer ends that wait. */
+static bool quiet_silent(batch *b) {
+  if (!b->quiet) {
+    b->s->quiet_failed = false;
+    return false;
+  }
+  for (size_t i = 0; i < b->resp.n_results; i++) {
+    if (b->resp.results[i]->code == 0)
+      continue;
+    if (b->s->quiet_failed)
+      return true;
+    quiet_name(b, b->msg->ops[i], b->resp.results[i]);
+    b->s->quiet_failed = true;
+    b->resp.quiet = 1;
+    return false;
+  }
+  return true;
+}
+
 /* Runs what is left of b: packs the reply and frees b, or parks b on the
  * collector thread's queue (GCD_OPS_DEFERRED). */
 static int batch_go(batch *b, gcd_reply *out) {
@@ -973,7 +1009,7 @@ static int batch_go(batch *b, gcd_reply *out) {
     return GCD_OPS_DEFERRED;
   }
   b->s->pending = NULL;
-  err = batch_pack(b, b->msg, &b->resp, out);
+  err = quiet_silent(b) ? 0 : batch_pack(b, b->msg, &b->resp, out);
   batch_free(b);
   return err;
 }
@@ -997,6 +1033,7 @@ int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
   s->requests++;
   d->requests++;
   b->resp.seq = b->msg->seq;
+  b->quiet = b->msg->quiet && s->hello_done;
   if (results_make(b, b->msg->n_ops, &b->resp) != 0) {
     err = too_many(d, s, b->msg->n_ops, out);
     batch_free(b);

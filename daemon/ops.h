@@ -34,7 +34,8 @@ typedef struct gcd_reply {
 /**
  * Runs one Request frame (the payload, without its length prefix) for s and
  * encodes the Response into *out. Returns 0 (*out filled; operations may have
- * failed, each with its own result), GCD_OPS_DEFERRED (no reply yet: s waits,
+ * failed, each with its own result; out->buf NULL for a quiet request that
+ * goes unanswered), GCD_OPS_DEFERRED (no reply yet: s waits,
  * reading no further frame, until gcd_ops_resume() answers), or GC_ENOMEM
  * when the daemon could not build any reply: then the caller closes the
  * connection.

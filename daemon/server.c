@@ -348,7 +348,7 @@ static int answer(conn *c, outq *q, int rc, gcd_reply *r) {
     c->closing = true;
     return GC_ENOMEM;
   }
-  return queue_reply(c, q, r);
+  return r->buf != NULL ? queue_reply(c, q, r) : 0; /* NULL: quiet, unanswered */
 }
 
 static int run_frame(conn *c, outq *q, const gcd_frame *f) {

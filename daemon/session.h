@@ -22,7 +22,7 @@
 #include "log.h"
 #include "names.h"
 
-#define GCD_PROTOCOL_VERSION 1u
+#define GCD_PROTOCOL_VERSION 2u
 #define GCD_CLIENT_NAME_MAX 255   /* longer hello names are cut */
 #define GCD_SOCKET_PATH_MAX 108   /* sizeof sun_path on Linux */
 #define GCD_OP_KINDS 64           /* counted per oneof number; 0 = unknown/empty */
@@ -56,6 +56,8 @@ typedef struct gcd_session {
   gcd_holds holds;       /* this client's retains */
   void *pending;         /* ops.c: a request frame waiting on the collector
                             thread; no other frame runs until it is answered */
+  bool quiet_failed;     /* ops.c: a quiet request's failure was answered and
+                            no ordinary answer has followed it yet */
   uint64_t requests, ops, errors;
   struct gcd_session *prev, *next; /* gcd_daemon.sessions */
 } gcd_session;

@@ -170,8 +170,9 @@ GC_EXTERN int gc_retain(gc_client *c, gc_handle h);
  * Drops one of this client's retains on h. When the object's count reaches
  * zero it is freed at once, and what it referenced is released in turn.
  * Errors: GC_EBADHANDLE, GC_ESTALE, GC_ENOTHELD (this client holds no retain).
- * With GC_OPT_ONEWAY_RELEASE on, it does not wait: it returns 0 once sent and
- * a failure is reported later (see "Pipelining" below).
+ * With GC_OPT_ONEWAY_RELEASE on, it does not wait: it returns 0 once the
+ * quiet frame is gathered, and a failure is reported later (see
+ * "Pipelining" below).
  */
 GC_EXTERN int gc_release(gc_client *c, gc_handle h);
 
@@ -302,20 +303,27 @@ GC_EXTERN int gc_batch_result(const gc_batch *b, size_t i, uint64_t *value);
  *   - rc not NULL: *rc receives the operation's code (0 or GC_E*), and for
  *     gc_alloc_async() *out the new handle. Both pointers must stay valid
  *     until then. If the connection dies first, *rc receives its error.
- *   - rc NULL ("one-way"): a failure is kept as the connection's deferred
- *     error: the first one only (later ones are dropped, the first matters
- *     for diagnosis). It is reported exactly once, by the next gc_sync() or
- *     the next synchronous call, which then returns that code WITHOUT doing
- *     its own operation, with gc_last_error() reading "one-way release of
- *     handle 0x... (request N) failed: <the daemon's message>". The deferred
- *     error is cleared by being reported; a retry of the call then runs.
+ *   - rc NULL ("one-way"): the retain, release or set_ref frame is quiet:
+ *     the daemon answers it only if it fails, and it takes no room in the
+ *     window; gc_inflight() counts it until a later answer confirms it.
+ *     A failure is kept as the connection's deferred error: the first one
+ *     only (later ones are dropped, the first matters for diagnosis). It
+ *     is read behind the answer to a later call and reported exactly once:
+ *     by gc_sync(), which waits for it, or by the next synchronous call
+ *     that starts after it was read, which then returns the code WITHOUT
+ *     doing its own operation. (The call whose answer it arrived with did
+ *     its operation and returns that result.) gc_last_error() then reads
+ *     "one-way request N failed: release: <the daemon's message>". The
+ *     deferred error is cleared by being reported; a retry then runs. An
+ *     unwatched gc_alloc_async() (out given, rc NULL) is answered, and a
+ *     failure of it is deferred the same way.
  *
  * Sending. Async frames are gathered in the library and leave together, in
  * one send: when the window is full (the call then also reads answers
- * until half the window is free), at gc_flush() or gc_sync(), or before the
- * next synchronous call. Until then the daemon has not seen them: call
- * gc_flush() when other processes must see an effect without waiting for
- * its answer.
+ * until half the window is free), when 64 KiB of them are gathered, at
+ * gc_flush() or gc_sync(), or with the next synchronous call's frame.
+ * Until then the daemon has not seen them: call gc_flush() when other
+ * processes must see an effect without waiting for its answer.
  *
  * Until its answer is read, an async alloc's handle is unknown, and a
  * payload read (gc_data, gc_get_ref, gc_describe) does not wait for frames
@@ -380,7 +388,8 @@ GC_EXTERN int gc_sync(gc_client *c);
  *  Returns 0 or an error of the connection. */
 GC_EXTERN int gc_flush(gc_client *c);
 
-/** Async request frames not yet answered, sent or gathered (0 for NULL). */
+/** Async request frames not yet answered, sent or gathered, quiet ones
+ *  included until a later answer confirms them (0 for NULL). */
 GC_EXTERN size_t gc_inflight(const gc_client *c);
 
 /**

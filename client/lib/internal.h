@@ -70,6 +70,9 @@ struct gc_client {
   unsigned depth;        /* most frames in flight (GC_OPT_PIPELINE_DEPTH) */
   int oneway_release;    /* gc_release() is gc_release_async(c, h, NULL) */
   unsigned timeout_ms;   /* GC_OPT_TIMEOUT_MS; 0: wait without limit */
+  uint64_t quiet_n;      /* quiet frames (unwatched retain, release, set_ref:
+                            answered only on failure) sent or gathered since
+                            the last answer read, which confirms them */
   int deferred;          /* first failure of an unwatched async op, or 0 */
   /* Buffered I/O (wire.c): async frames wait in out until the window is
    * full or an answer is needed, then leave in one send; answers are read
@@ -163,7 +166,9 @@ int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res
 
 /**
  * Encodes op alone and sends it as one frame without waiting for its answer;
- * the frame joins c->fl with out and rc, which the answer fills in later.
+ * the frame joins c->fl with out and rc, which the answer fills in later --
+ * unless both are NULL: then the frame is quiet, answered only if it fails,
+ * and counted in c->quiet_n instead (it takes no room in the ring).
  * The caller has made room in the ring (gc__wire_complete_one()). 0, or an
  * error of the connection (or GC_EFRAMESIZE, GC_ENOCLIENT: nothing sent).
  */
@@ -184,9 +189,10 @@ int gc__wire_flush(gc_client *c);
 void gc__wire_abandon(gc_client *c, int err);
 
 /**
- * Completes every frame in flight, then hands over a deferred failure: its
- * code is returned, its message put in c->err, and it is cleared. 0 when
- * nothing was in flight and nothing had failed.
+ * Completes every frame in flight and confirms the quiet ones (an empty
+ * request's answer follows any failure of theirs), then hands over a
+ * deferred failure: its code is returned, its message put in c->err, and it
+ * is cleared. 0 when nothing was in flight and nothing had failed.
  */
 int gc__wire_settle(gc_client *c);
 

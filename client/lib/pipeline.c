@@ -89,7 +89,7 @@ GC_EXTERN int gc_flush(gc_client *c) {
 }
 
 GC_EXTERN size_t gc_inflight(const gc_client *c) {
-  return c != NULL ? c->fl_n : 0;
+  return c != NULL ? c->fl_n + (size_t)c->quiet_n : 0;
 }
 
 GC_EXTERN int gc_set_option(gc_client *c, int option, uint64_t value) {

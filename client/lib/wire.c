@@ -24,7 +24,7 @@
 
 #include "wire.h"
 
-#define PROTOCOL_VERSION 1u
+#define PROTOCOL_VERSION 2u
 /* Until the hello says otherwise: the default of proto/gcd.proto. */
 #define DEFAULT_MAX_FRAME (4u << 20)
 /* A response may legitimately outgrow its request (an info op is 4 bytes,
@@ -34,6 +34,8 @@
 #define RESPONSE_MAX_CAP ((size_t)1 << 30)
 /* Answers are read in pieces of up to this many bytes. */
 #define IN_CAP ((size_t)64 << 10)
+/* Quiet frames gathered past this many bytes are sent at once. */
+#define OUT_FLUSH ((size_t)64 << 10)
 
 _Static_assert((int)GC__OP_ALLOC == (int)GCD__WIRE__OP__OP_ALLOC &&
                    (int)GC__OP_VERIFY == (int)GCD__WIRE__OP__OP_VERIFY,
@@ -49,6 +51,7 @@ void gc__wire_kill(gc_client *c) {
     close(c->fd);
   c->fd = -1;
   c->in_off = c->in_len = c->out_len = 0;
+  c->quiet_n = 0;
 }
 
 /* The connection is gone or desynchronised: close it and say why. A peer
@@ -182,32 +185,16 @@ static uint32_t frame_limit(const gc_client *c) {
   return c->max_frame != 0 ? c->max_frame : DEFAULT_MAX_FRAME;
 }
 
-/* Packs and sends one frame. An oversize request is refused here, before a
- * byte is sent, so the connection survives it. */
-static int send_request(gc_client *c, const Request *req) {
-  size_t n = gcd__wire__request__get_packed_size(req);
-  uint32_t be;
-  int err;
-
-  if (n > frame_limit(c))
-    return gc__fail(c, GC_EFRAMESIZE, "request of %zu bytes (%zu ops) exceeds the "
-                    "daemon's frame limit of %u bytes", n, req->n_ops, frame_limit(c));
-  if ((err = gc__wire_flush(c)) != 0 || (err = buf_reserve(c, n + 4)) != 0)
-    return err;
-  be = htonl((uint32_t)n);
-  memcpy(c->buf, &be, 4);
-  gcd__wire__request__pack(req, c->buf + 4);
-  return send_all(c, c->buf, n + 4);
-}
-
-/* Packs a frame at the end of c->out, to leave with the next flush. */
+/* Packs a frame at the end of c->out, to leave with the next flush. An
+ * oversize request is refused here, before a byte is sent, so the
+ * connection survives it. */
 static int queue_request(gc_client *c, const Request *req) {
   size_t n = gcd__wire__request__get_packed_size(req);
   uint32_t be = htonl((uint32_t)n);
 
   if (n > frame_limit(c))
-    return gc__fail(c, GC_EFRAMESIZE, "request of %zu bytes exceeds the daemon's frame "
-                    "limit of %u bytes", n, frame_limit(c));
+    return gc__fail(c, GC_EFRAMESIZE, "request of %zu bytes (%zu ops) exceeds the "
+                    "daemon's frame limit of %u bytes", n, req->n_ops, frame_limit(c));
   if (c->out_len + n + 4 > c->out_cap) {
     size_t cap = (c->out_len + n + 4) * 2;
     unsigned char *p = realloc(c->out, cap);
@@ -228,6 +215,13 @@ int gc__wire_flush(gc_client *c) {
 
   c->out_len = 0;
   return n > 0 ? send_all(c, c->out, n) : 0;
+}
+
+/* One frame, behind the gathered async ones, in the same send. */
+static int send_request(gc_client *c, const Request *req) {
+  int err = queue_request(c, req);
+
+  return err != 0 ? err : gc__wire_flush(c);
 }
 
 static size_t response_limit(const gc_client *c) {
@@ -272,6 +266,41 @@ static int wire_code(int32_t code) {
   return code > 0 ? GC_EPROTO : code;
 }
 
+/* A quiet frame failed: its first failed result becomes the deferred error,
+ * unless one is kept already (only the first is). */
+static void quiet_failure(gc_client *c, const Response *resp) {
+  for (size_t i = 0; i < resp->n_results && c->deferred == 0; i++) {
+    const Gcd__Wire__Result *r = resp->results[i];
+    int code = wire_code(r->code);
+
+    if (code == 0)
+      continue;
+    c->deferred = code;
+    snprintf(c->deferred_msg, sizeof c->deferred_msg, "one-way request %llu failed: %s",
+             (unsigned long long)resp->seq,
+             r->message && r->message[0] ? r->message : gc_strerror(code));
+  }
+}
+
+/* The next answer that is not a quiet frame's failure. Those are kept as
+ * deferred errors on the way; any other answer confirms every quiet frame
+ * sent before it, since the daemon runs a connection's frames in order. */
+static int recv_answer(gc_client *c, int *fds, int *nfds, Response **out) {
+  int err;
+
+  for (;;) {
+    if ((err = recv_response(c, fds, nfds, out)) != 0)
+      return err;
+    if (!(*out)->quiet || (*out)->code != 0)
+      break;
+    quiet_failure(c, *out);
+    gcd__wire__response__free_unpacked(*out, NULL);
+    *out = NULL;
+  }
+  c->quiet_n = 0;
+  return 0;
+}
+
 /* The response answers req: no frame-level failure, same seq, one result per
  * op. Otherwise the daemon is closing the connection or the stream is out
  * of step; either way the connection is over. */
@@ -291,23 +320,33 @@ static int check_response(gc_client *c, const Request *req, const Response *resp
   return 0;
 }
 
-/* One request, one response: fds (when not NULL) receives the hello's. On
- * success *out must be freed with gcd__wire__response__free_unpacked(). */
-static int roundtrip(gc_client *c, Request *req, int *fds, int *nfds, Response **out) {
+/* req sent behind what is gathered, and its answer read: the frames in
+ * flight must have been completed. */
+static int exchange(gc_client *c, Request *req, int *fds, int *nfds, Response **out) {
   int err;
 
-  if ((c->fl_n > 0 || c->deferred != 0) && (err = gc__wire_settle(c)) != 0)
-    return err;
   if (c->fd < 0)
     return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
   req->seq = ++c->seq;
-  if ((err = send_request(c, req)) != 0 || (err = recv_response(c, fds, nfds, out)) != 0)
+  if ((err = send_request(c, req)) != 0 || (err = recv_answer(c, fds, nfds, out)) != 0)
     return err;
   if ((err = check_response(c, req, *out)) != 0) {
     gcd__wire__response__free_unpacked(*out, NULL);
     *out = NULL;
   }
   return err;
+}
+
+/* One request, one response, after the frames in flight and any deferred
+ * failure (which is returned instead). fds (when not NULL) receives the
+ * hello's. On success *out must be freed with
+ * gcd__wire__response__free_unpacked(). */
+static int roundtrip(gc_client *c, Request *req, int *fds, int *nfds, Response **out) {
+  int err;
+
+  if ((c->fl_n > 0 || c->deferred != 0) && (err = gc__wire_settle(c)) != 0)
+    return err;
+  return exchange(c, req, fds, nfds, out);
 }
 
 /* ---------------------------------------------------------- operations */
@@ -516,9 +555,15 @@ int gc__wire_send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc)
   req.n_ops = 1;
   req.ops = ptrs;
   req.seq = c->seq + 1;
+  req.quiet = out == NULL && rc == NULL;
   if ((err = queue_request(c, &req)) != 0)
     return err;
   c->seq++;
+  if (req.quiet) {
+    c->quiet_n++;
+    /* Nothing else bounds a run of quiet frames: they leave in pieces. */
+    return c->out_len >= OUT_FLUSH ? gc__wire_flush(c) : 0;
+  }
   f = &c->fl[(c->fl_head + c->fl_n++) % c->fl_cap];
   *f = (gc__inflight){.seq = req.seq, .kind = op->kind, .handle = op->u64a, .out = out,
                       .rc = rc};
@@ -548,7 +593,7 @@ int gc__wire_complete_one(gc_client *c) {
 
   req.seq = f.seq;
   req.n_ops = 1;
-  if ((err = gc__wire_flush(c)) != 0 || (err = recv_response(c, NULL, NULL, &resp)) != 0)
+  if ((err = gc__wire_flush(c)) != 0 || (err = recv_answer(c, NULL, NULL, &resp)) != 0)
     return err;
   if ((err = check_response(c, &req, resp)) != 0) {
     gcd__wire__response__free_unpacked(resp, NULL);
@@ -574,6 +619,18 @@ void gc__wire_abandon(gc_client *c, int err) {
       *c->fl[c->fl_head].rc = err;
 }
 
+/* An empty request: its answer comes after any failure of the quiet frames
+ * sent before it. */
+static int confirm_quiet(gc_client *c) {
+  Request req = GCD__WIRE__REQUEST__INIT;
+  Response *resp = NULL;
+  int err = exchange(c, &req, NULL, NULL, &resp);
+
+  if (resp != NULL)
+    gcd__wire__response__free_unpacked(resp, NULL);
+  return err;
+}
+
 int gc__wire_settle(gc_client *c) {
   int err, code;
 
@@ -582,6 +639,8 @@ int gc__wire_settle(gc_client *c) {
       gc__wire_abandon(c, err);
       return err;
     }
+  if (c->quiet_n > 0 && (err = confirm_quiet(c)) != 0)
+    return err;
   if ((code = c->deferred) == 0)
     return 0;
   c->deferred = 0;

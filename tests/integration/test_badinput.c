@@ -341,6 +341,9 @@ static void assert_mentions(const char *msg, const char *what) {
     fail_msg("message \"%s\" does not mention \"%s\"", msg, what);
 }
 
+/* The protocol version this daemon speaks. */
+#define PROTO 2u
+
 static void raw_hello(int fd, uint32_t version, Gcd__Wire__Response **out) {
   Gcd__Wire__Hello hello = GCD__WIRE__HELLO__INIT;
   Gcd__Wire__Op op = GCD__WIRE__OP__INIT, *ops[] = {&op};
@@ -408,7 +411,7 @@ static void test_badinput_truncated_frame(void **state) {
   Gcd__Wire__Response *r;
   int fd = raw_connect(&f->d);
 
-  raw_hello(fd, 1, &r);
+  raw_hello(fd, PROTO, &r);
   assert_int_equal(r->results[0]->code, 0);
   gcd__wire__response__free_unpacked(r, NULL);
   for (uint64_t seq = 2; seq < 5; seq++)
@@ -440,7 +443,7 @@ static void test_badinput_operation_before_hello(void **state) {
   gcd__wire__response__free_unpacked(r, NULL);
   assert_int_equal(h_objects(f->c), f->base); /* nothing was allocated */
 
-  raw_hello(fd, 1, &r); /* the connection stayed open for a hello */
+  raw_hello(fd, PROTO, &r); /* the connection stayed open for a hello */
   assert_int_equal(r->results[0]->code, 0);
   assert_non_null(r->results[0]->hello);
   gcd__wire__response__free_unpacked(r, NULL);
@@ -452,9 +455,9 @@ static void test_badinput_protocol_version_mismatch(void **state) {
   Gcd__Wire__Response *r;
   int fd = raw_connect(&f->d);
 
-  raw_hello(fd, 2, &r);
+  raw_hello(fd, PROTO + 1, &r);
   assert_int_equal(r->results[0]->code, GC_EVERSION);
-  assert_mentions(r->results[0]->message, "2");
+  assert_mentions(r->results[0]->message, "3");
   assert_null(r->results[0]->hello);
   gcd__wire__response__free_unpacked(r, NULL);
   raw_expect_eof(fd);
@@ -569,7 +572,7 @@ static void test_badinput_client_that_never_reads(void **state) {
   unsigned char *buf = flood_frames(&len);
   int fd = raw_connect(&f->d);
 
-  raw_hello(fd, 1, &r);
+  raw_hello(fd, PROTO, &r);
   assert_int_equal(r->results[0]->code, 0);
   gcd__wire__response__free_unpacked(r, NULL);
   sent = flood_until_refused(fd, buf, len);

@@ -106,7 +106,7 @@ static void answer_hello(int fd, const fake *f) {
   Gcd__Wire__Response resp = GCD__WIRE__RESPONSE__INIT;
   int fds[2];
 
-  hello.protocol_version = 1;
+  hello.protocol_version = 2;
   hello.meta_size = f->hello_meta;
   hello.data_size = DATA_SIZE;
   hello.max_frame = 1u << 20;

@@ -115,13 +115,13 @@ static void hang_up(int fd) {
 }
 
 /* A well-formed Response to the hello (seq 1, one Result with a HelloReply
- * of protocol 1), but no SCM_RIGHTS: hand-encoded protobuf. */
+ * of protocol 2), but no SCM_RIGHTS: hand-encoded protobuf. */
 static void answer_without_fds(int fd) {
   static const unsigned char resp[] = {
       0x08, 0x01,             /* seq = 1 */
       0x12, 0x06,             /* results[0], 6 bytes */
       0x22, 0x04,             /*   hello, 4 bytes */
-      0x08, 0x01,             /*     protocol_version = 1 */
+      0x08, 0x02,             /*     protocol_version = 2 */
       0x10, 0x01,             /*     meta_size = 1 */
   };
   unsigned char frame[4 + sizeof resp] = {0, 0, 0, sizeof resp}, buf[256];

@@ -73,23 +73,27 @@ static void test_pipeline_watched_failure_in_rc(void **state) {
   assert_int_equal(h_objects(f->c), 0);
 }
 
-/* A one-way release that fails is reported once, by the next synchronous
- * call, which does not run; the retry runs. */
+/* A one-way release goes unanswered unless it fails; its failure is read
+ * behind the next synchronous call's answer (that call runs) and reported
+ * once, by the call after it, which does not run; the retry runs. */
 static void test_pipeline_oneway_failure_deferred_once(void **state) {
   fixture *f = *state;
-  gc_handle h = 0, g = 0;
+  gc_handle h = 0, g = 0, k = 0;
 
   assert_ok(gc_set_option(f->c, GC_OPT_ONEWAY_RELEASE, 1), f->c);
   assert_ok(gc_alloc(f->c, 0, 8, 1, &h), f->c);
   assert_ok(gc_release(f->c, h), f->c);
   assert_ok(gc_release(f->c, h), f->c); /* fails in the daemon, later */
   assert_ok(gc_release(f->c, h), f->c); /* fails too: not reported */
-  int err = gc_alloc(f->c, 0, 8, 1, &g);
+  assert_int_equal(gc_inflight(f->c), 3);
+  assert_ok(gc_alloc(f->c, 0, 8, 1, &g), f->c); /* sent behind them: runs */
+  assert_int_equal(gc_inflight(f->c), 0);
+  int err = gc_alloc(f->c, 0, 8, 1, &k);
   assert_true(err == GC_ESTALE || err == GC_ENOTHELD);
-  assert_true(g == 0);
-  assert_non_null(strstr(gc_last_error(f->c), "one-way release of handle"));
-  assert_int_equal(h_objects(f->c), 0); /* the alloc did not run */
-  assert_ok(gc_alloc(f->c, 0, 8, 1, &g), f->c);
+  assert_true(k == 0);
+  assert_non_null(strstr(gc_last_error(f->c), "one-way request"));
+  assert_non_null(strstr(gc_last_error(f->c), "release: handle"));
+  assert_int_equal(h_objects(f->c), 1); /* g; the failed call did not run */
   assert_ok(gc_release(f->c, g), f->c);
   assert_ok(gc_sync(f->c), f->c);
   assert_int_equal(h_objects(f->c), 0);
@@ -97,13 +101,39 @@ static void test_pipeline_oneway_failure_deferred_once(void **state) {
   assert_true(gc_release(f->c, g) < 0); /* synchronous again: fails at once */
 }
 
-/* gc_sync() reports a deferred failure too, and only once. */
+/* Quiet frames are not bounded by the window: a long run of them leaves in
+ * pieces while the daemon answers none, and one gc_sync() confirms them
+ * all. */
+static void test_pipeline_oneway_run_confirmed_by_sync(void **state) {
+  fixture *f = *state;
+  gc_handle h = 0;
+  uint64_t n = 0;
+
+  assert_ok(gc_set_option(f->c, GC_OPT_PIPELINE_DEPTH, 4), f->c);
+  assert_ok(gc_alloc(f->c, 0, 8, 1, &h), f->c);
+  for (int i = 0; i < 200000; i++)
+    assert_ok(gc_retain_async(f->c, h, NULL), f->c);
+  for (int i = 0; i < 199999; i++)
+    assert_ok(gc_release_async(f->c, h, NULL), f->c);
+  assert_int_equal(gc_inflight(f->c), 399999);
+  assert_ok(gc_sync(f->c), f->c);
+  assert_int_equal(gc_inflight(f->c), 0);
+  assert_ok(gc_refcount(f->c, h, &n), f->c);
+  assert_int_equal(n, 2);
+  assert_ok(gc_release(f->c, h), f->c);
+  assert_ok(gc_release(f->c, h), f->c);
+  assert_int_equal(h_objects(f->c), 0);
+}
+
+/* gc_sync() reports a deferred failure too, and only once: with nothing in
+ * flight but a quiet frame, it asks the daemon for an answer to read past. */
 static void test_pipeline_sync_reports_deferred(void **state) {
   fixture *f = *state;
 
   assert_ok(gc_release_async(f->c, 0x12345, NULL), f->c);
   assert_true(gc_sync(f->c) < 0);
-  assert_non_null(strstr(gc_last_error(f->c), "one-way release"));
+  assert_non_null(strstr(gc_last_error(f->c), "one-way request"));
+  assert_non_null(strstr(gc_last_error(f->c), "release: handle 0x0000000000012345"));
   assert_ok(gc_sync(f->c), f->c);
 }
 
@@ -181,6 +211,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_pipeline_watched_failure_in_rc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pipeline_oneway_failure_deferred_once, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_pipeline_oneway_run_confirmed_by_sync, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_pipeline_sync_reports_deferred, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pipeline_order_of_effects, setup, teardown),

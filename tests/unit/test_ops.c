@@ -322,7 +322,7 @@ static int teardown(void **state) {
 static void test_ops_hello_replies_sizes_and_asks_for_fds(void **state) {
   gcd_session c;
   gcd_reply rep;
-  Op *op = op_hello(1, "tester");
+  Op *op = op_hello(GCD_PROTOCOL_VERSION, "tester");
   Gcd__Wire__Response *resp;
   const Gcd__Wire__HelloReply *h;
 
@@ -331,7 +331,7 @@ static void test_ops_hello_replies_sizes_and_asks_for_fds(void **state) {
   assert_int_equal(resp->results[0]->code, 0);
   h = resp->results[0]->hello;
   assert_non_null(h);
-  assert_int_equal(h->protocol_version, 1);
+  assert_int_equal(h->protocol_version, GCD_PROTOCOL_VERSION);
   assert_int_equal(h->meta_size, F->d.heap.meta.size);
   assert_int_equal(h->data_size, F->d.heap.data.size);
   assert_int_equal(h->client_id, c.id);
@@ -361,14 +361,14 @@ static void test_ops_before_hello_each_op_is_eproto(void **state) {
   assert_false(rep.attach_fds);
   assert_int_equal(live_objects(), 0);
   gcd__wire__response__free_unpacked(resp, NULL);
-  assert_int_equal(run1(&c, op_hello(1, "late")).code, 0);
+  assert_int_equal(run1(&c, op_hello(GCD_PROTOCOL_VERSION, "late")).code, 0);
   gcd_session_close(&F->d, &c);
 }
 
 static void test_ops_hello_not_alone_is_eproto(void **state) {
   gcd_session c;
   gcd_reply rep;
-  Op *ops[2] = {op_hello(1, "x"), op_empty(GCD__WIRE__OP__OP_INFO)};
+  Op *ops[2] = {op_hello(GCD_PROTOCOL_VERSION, "x"), op_empty(GCD__WIRE__OP__OP_INFO)};
   Gcd__Wire__Response *resp;
 
   gcd_session_open(&F->d, &c, 1, F->d.euid, 0);
@@ -383,7 +383,7 @@ static void test_ops_hello_not_alone_is_eproto(void **state) {
 }
 
 static void test_ops_hello_twice_is_eproto(void **state) {
-  res x = run1(&F->a, op_hello(1, "again"));
+  res x = run1(&F->a, op_hello(GCD_PROTOCOL_VERSION, "again"));
 
   assert_int_equal(x.code, GC_EPROTO);
   assert_mentions(x.msg, "hello again");
@@ -398,7 +398,7 @@ static void test_ops_version_mismatch_closes(void **state) {
   gcd_session_open(&F->d, &c, 1, F->d.euid, 0);
   x = run1(&c, op_hello(7, "future"));
   assert_int_equal(x.code, GC_EVERSION);
-  assert_string_equal(x.msg, "client speaks protocol 7, daemon speaks 1");
+  assert_string_equal(x.msg, "client speaks protocol 7, daemon speaks 2");
   assert_true(x.close_after);
   assert_false(x.attach_fds);
   assert_false(c.hello_done);
@@ -660,6 +660,64 @@ static void test_ops_large_batch(void **state) {
     assert_int_equal(resp->results[i]->code, 0);
   assert_int_equal(live_objects(), 0);
   gcd__wire__response__free_unpacked(resp, NULL);
+}
+
+/* A quiet request's reply, or NULL when it went unanswered. */
+static Gcd__Wire__Response *run_quiet(gcd_session *s, Op *op) {
+  Gcd__Wire__Request req = GCD__WIRE__REQUEST__INIT;
+  Gcd__Wire__Response *resp = NULL;
+  gcd_reply rep;
+  uint8_t buf[256];
+  size_t len;
+
+  req.seq = 99;
+  req.n_ops = 1;
+  req.ops = &op;
+  req.quiet = 1;
+  len = gcd__wire__request__pack(&req, buf);
+  assert_int_equal(drive(s, gcd_ops_handle(&F->d, s, buf, len, &rep), &rep), 0);
+  if (rep.buf == NULL)
+    return NULL;
+  resp = gcd__wire__response__unpack(NULL, rep.len - GCD_FRAME_HEADER,
+                                     rep.buf + GCD_FRAME_HEADER);
+  free(rep.buf);
+  assert_non_null(resp);
+  assert_int_equal(resp->seq, 99);
+  return resp;
+}
+
+/* Quiet requests run unanswered; a failure is answered once, named by its
+ * operation, until an ordinary answer; before the hello quiet is ignored. */
+static void test_ops_quiet_answers_first_failure_only(void **state) {
+  uint64_t h = alloc_ok(&F->a, 0, 8);
+  Gcd__Wire__Response *resp;
+  gcd_session c;
+
+  assert_null(run_quiet(&F->a, op_handle(GCD__WIRE__OP__OP_RETAIN, h)));
+  assert_int_equal(refcount_of(&F->a, h), 2);
+  assert_null(run_quiet(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, h)));
+  assert_null(run_quiet(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, h)));
+  assert_int_equal(live_objects(), 0);
+  resp = run_quiet(&F->a, op_handle(GCD__WIRE__OP__OP_RELEASE, h));
+  assert_non_null(resp);
+  assert_true(resp->quiet);
+  assert_int_equal(resp->results[0]->code, GC_ESTALE);
+  assert_true(strncmp(resp->results[0]->message, "release: handle 0x", 18) == 0);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  assert_null(run_quiet(&F->a, op_handle(GCD__WIRE__OP__OP_RETAIN, h))); /* not again */
+  assert_int_equal(F->a.errors, 2);
+  assert_int_equal(run1(&F->a, op_empty(GCD__WIRE__OP__OP_INFO)).code, 0);
+  resp = run_quiet(&F->a, op_handle(GCD__WIRE__OP__OP_RETAIN, h)); /* answered again */
+  assert_non_null(resp);
+  assert_true(strncmp(resp->results[0]->message, "retain: ", 8) == 0);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  gcd_session_open(&F->d, &c, 1234, F->d.euid, 0);
+  resp = run_quiet(&c, op_handle(GCD__WIRE__OP__OP_RETAIN, h)); /* before hello */
+  assert_non_null(resp);
+  assert_false(resp->quiet);
+  assert_int_equal(resp->results[0]->code, GC_EPROTO);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  gcd_session_close(&F->d, &c);
 }
 
 static void test_ops_counters(void **state) {
@@ -996,6 +1054,7 @@ int main(void) {
       T(test_ops_unknown_and_empty_ops_are_enosys),
       T(test_ops_batch_failures_are_per_op),
       T(test_ops_large_batch),
+      T(test_ops_quiet_answers_first_failure_only),
       T(test_ops_counters),
       T(test_ops_verify_admin_counts_holds_and_names),
       T(test_ops_verify_non_admin_is_eperm),
