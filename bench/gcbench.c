@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,11 +353,12 @@ static void ops_alloc_sync(gc_client *c, size_t n, uint64_t *lat) {
   print_lat("gcd.ops.alloc_release.p1.lat", lat, 2 * n);
 }
 
-/* alloc + release with 16 frames in flight: 16 allocs, their handles, then
- * 16 one-way releases that overlap the next round's allocs. */
-static void ops_alloc_pipe(gc_client *c, size_t n, unsigned depth) {
+/* alloc + release with depth frames in flight: depth allocs, their handles,
+ * then depth releases that overlap the next round's allocs -- one-way
+ * (unanswered unless they fail), or each answered as the allocs are. */
+static void ops_alloc_pipe(gc_client *c, size_t n, unsigned depth, bool answered) {
   gc_handle h[GC_PIPELINE_MAX];
-  int rc[GC_PIPELINE_MAX];
+  int rc[GC_PIPELINE_MAX], rrc[GC_PIPELINE_MAX];
   uint64_t t0;
   char key[64];
 
@@ -368,18 +370,20 @@ static void ops_alloc_pipe(gc_client *c, size_t n, unsigned depth) {
     CHECK(gc_sync(c), c);
     for (unsigned j = 0; j < depth; j++) {
       CHECK(rc[j], c);
-      CHECK(gc_release_async(c, h[j], NULL), c);
+      CHECK(gc_release_async(c, h[j], answered ? &rrc[j] : NULL), c);
     }
   }
   CHECK(gc_sync(c), c);
-  snprintf(key, sizeof key, "gcd.ops.alloc_release.p%u", depth);
+  snprintf(key, sizeof key, "gcd.ops.alloc_release%s.p%u", answered ? "_answered" : "",
+           depth);
   print_rate(key, 2 * ((n + depth - 1) / depth) * depth, now_ns() - t0);
 }
 
-/* retain + release of one held object: synchronous at depth 1, async with
- * up to depth frames in flight otherwise. */
-static void ops_retain(gc_client *c, size_t n, unsigned depth) {
+/* retain + release of one held object: synchronous at depth 1; async with
+ * up to depth frames in flight otherwise, each answered, or all one-way. */
+static void ops_retain(gc_client *c, size_t n, unsigned depth, bool oneway) {
   gc_handle h;
+  int rc[2];
   uint64_t t0;
   char key[64];
 
@@ -391,12 +395,12 @@ static void ops_retain(gc_client *c, size_t n, unsigned depth) {
       CHECK(gc_retain(c, h), c);
       CHECK(gc_release(c, h), c);
     } else {
-      CHECK(gc_retain_async(c, h, NULL), c);
-      CHECK(gc_release_async(c, h, NULL), c);
+      CHECK(gc_retain_async(c, h, oneway ? NULL : &rc[0]), c);
+      CHECK(gc_release_async(c, h, oneway ? NULL : &rc[1]), c);
     }
   }
   CHECK(gc_sync(c), c);
-  snprintf(key, sizeof key, "gcd.ops.retain_release.p%u", depth);
+  snprintf(key, sizeof key, "gcd.ops.retain_release%s.p%u", oneway ? "_oneway" : "", depth);
   print_rate(key, 2 * n, now_ns() - t0);
   CHECK(gc_release(c, h), c);
 }
@@ -431,9 +435,11 @@ static int cmd_ops(const char *bin, size_t n) {
   start_gcd(bin, 1u << 20);
   c = connect_or_die("gcbench-ops");
   ops_alloc_sync(c, n, lat);
-  ops_alloc_pipe(c, n, 16);
-  ops_retain(c, n, 1);
-  ops_retain(c, n, 16);
+  ops_alloc_pipe(c, n, 16, false);
+  ops_alloc_pipe(c, n, 16, true);
+  ops_retain(c, n, 1, false);
+  ops_retain(c, n, 16, false);
+  ops_retain(c, n, 16, true);
   ops_create_drop(c, n / 2);
   gc_close(c);
   stop_gcd();

@@ -77,12 +77,16 @@ def ops(r):
         if rs is None:
             continue
         ref = (rs + rd) / 2
-        for case, what in (("alloc_release", "alloc+release"), ("retain_release",
-                                                                 "retain+release")):
+        for case, what in (("alloc_release", "alloc+release (" +
+                            ("synchronous)" if d == 1 else "release one-way)")),
+                           ("alloc_release_answered", "alloc+release (all answered)"),
+                           ("retain_release", "retain+release (" +
+                            ("synchronous)" if d == 1 else "all answered)")),
+                           ("retain_release_oneway", "retain+release (all one-way)")):
             g = r.get(f"gcd.ops.{case}.p{d}.ops_per_s")
             if g is None:
                 continue
-            print(f"depth {d:2}: gcd {what:15} {si(g):>7} ops/s   Redis SET {si(rs):>7} "
+            print(f"depth {d:2}: gcd {what:32} {si(g):>7} ops/s   Redis SET {si(rs):>7} "
                   f"DEL {si(rd):>7} ops/s   gcd/Redis {g / ref:.2f}x")
     p = "gcd.ops.alloc_release.p1.lat."
     if p + "p50_ns" in r and "redis.set.p1.lat.p50_ns" in r:

@@ -61,14 +61,17 @@ redis_bench() {
       print "redis." t ".p" d ".lat.p99_ns " $7 * 1e6 }'
 }
 
-redis_cases() {
-  local dir=$1 n
+# gcd and Redis take turns, repetition by repetition, so that a slow spell
+# of the machine falls on both.
+ops_cases() {
+  local dir=$1 gb=$2 gcd=$3 n
   n=$(scaled 200000)
   redis-server --port 0 --unixsocket "$dir/redis.sock" --save '' --appendonly no \
     --dir "$dir" --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do [[ -S $dir/redis.sock ]] && break; sleep 0.05; done
   for _ in $(seq "$REPS"); do
+    "$gb" "$gcd" ops "$(scaled 50000)"
     redis_bench "$dir/redis.sock" 1 "$n"
     redis_bench "$dir/redis.sock" 16 "$((n * 4))"
   done
@@ -93,8 +96,7 @@ main() {
   say "pause: collecting $n reachable objects under load"
   "$gb" "$gcd" pause "$n" "$REPS" >>"$out"
   say "operations: gcd, Redis"
-  for _ in $(seq "$REPS"); do "$gb" "$gcd" ops "$(scaled 50000)" >>"$out"; done
-  redis_cases "$dir" >>"$out"
+  ops_cases "$dir" "$gb" "$gcd" >>"$out"
   say "multiprocessing.managers"
   "$PY" "$ROOT/bench/mp_managers.py" "$(scaled 1000)" >>"$out"
   say "scale: 8 processes"
