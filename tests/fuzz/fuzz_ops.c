@@ -9,7 +9,8 @@
  * frames (some quiet) that gcd_ops_handle() runs for one of two sessions,
  * one an administrator and one not; a frame may also be raw bytes. Every
  * answer must echo its seq and hold one result per operation, a quiet
- * frame must go unanswered unless it failed, and after the input, with
+ * frame must go unanswered unless it failed; every frame goes through the
+ * session's frame decoder in small pieces, and after the input, with
  * every session closed, every name dropped and the garbage cleared, the
  * heap must verify and hold nothing: whatever the client sent, nothing
  * held was freed and nothing dropped leaked.
@@ -62,6 +63,7 @@ static uint64_t next64(input *in) {
 typedef struct world {
   gcd_daemon d;
   gcd_session s[2];      /* 0: an administrator; 1: another user */
+  gcd_frame_decoder dec[2]; /* each session's stream, as the server keeps it */
   bool open[2];
   uint64_t pool[POOL];   /* handles seen, live or not */
   size_t npool;
@@ -126,6 +128,15 @@ static uint64_t pick(world *w, input *in) {
 
 /* ------------------------------------------------------------ running */
 
+/* The client went away, or the server closed the connection. */
+static void close_session(world *w, int who) {
+  if (!w->open[who])
+    return;
+  gcd_session_close(&w->d, &w->s[who]);
+  gcd_frame_destroy(&w->dec[who]);
+  w->open[who] = false;
+}
+
 /* Plays the collector thread for a frame that waits on it. */
 static int drive(world *w, gcd_session *s, int rc, gcd_reply *rep) {
   gcd_gcthread *t = &w->d.gct;
@@ -169,9 +180,7 @@ static void take_reply(world *w, int who, const gcd_reply *rep, size_t nops, boo
   if ((resp = gcd__wire__response__unpack(NULL, n, rep->buf + GCD_FRAME_HEADER)) == NULL)
     die("an answer does not decode", NULL);
   if (resp->code != 0 || rep->close_after) {
-    if (w->open[who])
-      gcd_session_close(&w->d, &w->s[who]);
-    w->open[who] = false;
+    close_session(w, who);
   } else if (nops != SIZE_MAX && (resp->seq != w->seq || resp->n_results != nops)) {
     die("an answer does not match its frame", NULL);
   } else if (resp->quiet && !quiet && nops != SIZE_MAX) {
@@ -205,12 +214,53 @@ static void run_bytes(world *w, int who, const uint8_t *frame, size_t len, size_
 
   rc = drive(w, s, gcd_ops_handle(&w->d, s, frame, len, &rep), &rep);
   if (rc != 0) { /* no reply could be built: the server closes */
-    gcd_session_close(&w->d, s);
-    w->open[who] = false;
+    close_session(w, who);
     return;
   }
   take_reply(w, who, &rep, nops, quiet);
   free(rep.buf);
+}
+
+/* Bytes of session who's stream, through its frame decoder in pieces of
+ * 1 to 64 bytes, as a socket may deliver them; each whole frame runs. A refused frame is answered and closes the session, and so
+ * does a frame left unfinished at the end (the client hung up in it). */
+static void feed(world *w, int who, const uint8_t *p, size_t n, size_t nops, bool quiet) {
+  uint32_t lcg = (uint32_t)w->seq;
+
+  while (n > 0 && w->open[who]) {
+    size_t piece = 1 + ((lcg = lcg * 1103515245u + 12345u) >> 16) % 64;
+    size_t used = 0, take = piece < n ? piece : n;
+    gcd_frame f;
+    gcd_reply rep;
+    int rc = gcd_frame_feed(&w->dec[who], p, take, &used, &f);
+
+    p += used;
+    n -= used;
+    if (rc == 1) {
+      run_bytes(w, who, f.data, f.len, nops, quiet);
+    } else if (rc < 0) {
+      if (gcd_ops_frame_error(&w->d, rc, "refused", &rep) != 0)
+        die("no answer for a refused frame", NULL);
+      take_reply(w, who, &rep, SIZE_MAX, false);
+      free(rep.buf);
+      close_session(w, who);
+    }
+  }
+  if (w->open[who] && gcd_frame_partial(&w->dec[who]))
+    close_session(w, who);
+}
+
+/* Sends one payload behind its length prefix. */
+static void send_payload(world *w, int who, const uint8_t *payload, size_t len,
+                         size_t nops, bool quiet) {
+  uint8_t *buf = malloc(GCD_FRAME_HEADER + len);
+
+  if (buf == NULL)
+    die("out of memory", NULL);
+  gcd_frame_put_header(buf, (uint32_t)len);
+  memcpy(buf + GCD_FRAME_HEADER, payload, len);
+  feed(w, who, buf, GCD_FRAME_HEADER + len, nops, quiet);
+  free(buf);
 }
 
 /* Sends the gathered operations as one frame. */
@@ -230,21 +280,26 @@ static void flush(world *w) {
   if ((buf = malloc(len + 1)) == NULL)
     die("out of memory", NULL);
   gcd__wire__request__pack(&req, buf);
-  run_bytes(w, w->who, buf, len, w->nops, w->quiet);
+  send_payload(w, w->who, buf, len, w->nops, w->quiet);
   free(buf);
   w->nops = 0;
 }
 
-/* A raw frame: the bytes as they come, decodable or not. */
+/* Raw bytes, decodable or not: a payload behind a true length prefix, or
+ * the stream itself, length prefixes and all. */
 static void raw_frame(world *w, input *in) {
   uint8_t buf[256];
+  bool prefixed = next(in) & 1;
   size_t len = next(in);
 
   for (size_t i = 0; i < len; i++)
     buf[i] = next(in);
   flush(w);
   reopen(w, w->who);
-  run_bytes(w, w->who, buf, len, SIZE_MAX, false);
+  if (prefixed)
+    send_payload(w, w->who, buf, len, SIZE_MAX, false);
+  else
+    feed(w, w->who, buf, len, SIZE_MAX, false);
 }
 
 /* ------------------------------------------------------ building ops */
@@ -436,9 +491,7 @@ static void step(world *w, input *in) {
   case 18: raw_frame(w, in); break;
   default: /* a session goes away and comes back */
     flush(w);
-    if (w->open[w->who])
-      gcd_session_close(&w->d, &w->s[w->who]);
-    w->open[w->who] = false;
+    close_session(w, w->who);
     break;
   }
 }
@@ -454,6 +507,7 @@ static void hello(world *w, int who) {
 
   gcd_session_open(&w->d, &w->s[who], getpid(), who == 0 ? w->d.euid : w->d.euid + 1000,
                    getgid());
+  gcd_frame_init(&w->dec[who], w->d.cfg.max_frame);
   w->open[who] = true;
   h.protocol_version = GCD_PROTOCOL_VERSION;
   h.client_name = "fuzz";
@@ -463,7 +517,7 @@ static void hello(world *w, int who) {
   req.n_ops = 1;
   req.ops = &p;
   len = gcd__wire__request__pack(&req, buf);
-  run_bytes(w, who, buf, len, 1, false);
+  send_payload(w, who, buf, len, 1, false);
 }
 
 static void world_init(world *w) {
@@ -495,8 +549,7 @@ static void world_end(world *w) {
   flush(w);
   verify(w, "heap inconsistent after the input");
   for (int who = 0; who < 2; who++)
-    if (w->open[who])
-      gcd_session_close(&w->d, &w->s[who]);
+    close_session(w, who);
   gcd_names_destroy(&w->d.names, &w->d.heap);
   gcd_names_init(&w->d.names);
   w->d.gc.debug = 0;
