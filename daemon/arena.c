@@ -377,13 +377,15 @@ static int run_alloc(gcd_arena *a, uint64_t n, uint64_t *off) {
   return 0;
 }
 
+/* The regions are in the pool before the release callback runs, so that
+ * gcd_arena_released() answers for them there. */
 static void run_free(gcd_arena *a, uint64_t off, uint64_t n) {
   uint64_t s = region_of(a, off), k = run_regions(n);
 
-  a->ops.release(a->ops.ctx, off, run_units(a, s, k));
   for (uint64_t r = s; r < s + k; r++)
     pool_put(a, r);
   a->used -= k * R;
+  a->ops.release(a->ops.ctx, off, run_units(a, s, k));
 }
 
 /* -------------------------------------------------------------- interface */
@@ -620,6 +622,18 @@ uint64_t gcd_arena_purge(gcd_arena *a, uint64_t max) {
       break;
   }
   return done;
+}
+
+int gcd_arena_released(const gcd_arena *a, uint64_t off, uint64_t n) {
+  uint64_t lo = off > a->base ? off : a->base;
+  uint64_t hi = off + n < a->base + a->size ? off + n : a->base + a->size;
+
+  if (lo >= hi)
+    return 1; /* nothing of the range */
+  for (uint64_t r = region_of(a, lo); r <= region_of(a, hi - 1); r++)
+    if (!pool_has(a, r) || unpurged(a, r))
+      return 0;
+  return 1;
 }
 
 uint64_t gcd_arena_unpurged_units(const gcd_arena *a) {

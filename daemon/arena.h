@@ -83,6 +83,12 @@ int gcd_arena_owns(const gcd_arena *a, uint64_t off, uint64_t n);
  *  release call each); returns how many. */
 uint64_t gcd_arena_purge(gcd_arena *a, uint64_t max);
 
+/** 1 if every region [off, off+n) touches inside the range is unassigned
+ *  with no backing (given back, or never reserved); else 0. For memory that
+ *  shadows the range in larger pieces than a region: the release callback
+ *  may ask, the regions it releases already count. */
+int gcd_arena_released(const gcd_arena *a, uint64_t off, uint64_t n);
+
 /** Units in emptied regions whose backing is not given back yet. */
 uint64_t gcd_arena_unpurged_units(const gcd_arena *a);
 

@@ -61,12 +61,24 @@ static int slots_reserve(void *ctx, uint64_t off, uint64_t len) {
   return gcd_shm_reserve(&h->meta, slots_byte_off(h, off), len * sizeof *h->slots);
 }
 
+/* Slots whose private copy (edges) fills one huge page. */
+#define EDGES_PAGE (GCD_SHM_HUGE_MIN / sizeof(uint32_t))
+
+/* The private copy goes back a whole huge page at a time (discarding part
+ * of one splits it), once every slot region under that page is released:
+ * regions are released one by one, each a fraction of a page. */
 static void slots_release(void *ctx, uint64_t off, uint64_t len) {
   gcd_heap *h = ctx;
+  uint64_t cap = h->hdr->slots_cap;
+
   gcd_shm_release(&h->meta, slots_byte_off(h, off), len * sizeof *h->slots);
-  if (h->edges != NULL)
-    gcd_shm_private_discard((void *)h->edges, off * sizeof *h->edges,
-                            len * sizeof *h->edges);
+  if (h->edges == NULL)
+    return;
+  for (uint64_t p = off / EDGES_PAGE * EDGES_PAGE; p < off + len; p += EDGES_PAGE) {
+    uint64_t n = p + EDGES_PAGE <= cap ? EDGES_PAGE : cap - p; /* not past the array */
+    if (gcd_arena_released(&h->slot_arena, p, n))
+      gcd_shm_private_discard((void *)h->edges, p * sizeof *h->edges, n * sizeof *h->edges);
+  }
 }
 
 static int data_reserve(void *ctx, uint64_t off, uint64_t len) {

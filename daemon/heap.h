@@ -97,8 +97,8 @@ typedef struct gcd_heap {
    * the verifier checks that a live object's two copies agree. A dead
    * object's slots and edges are left as they were: nothing reads them, and
    * both are cleared when the block is handed out again. Sized by the slot
-   * arena's capacity and backed as slots are used; memory goes back when a
-   * run of freed slot regions covers whole 2 MiB pages of it. */
+   * arena's capacity and backed as slots are used; a 2 MiB page of it goes
+   * back once every slot region under it is released (heap.c). */
   _Atomic uint32_t *edges;
   uint64_t objects, allocs, frees;
   uint64_t cycle_frees;        /* of frees: objects the collector found unreachable */

@@ -33,6 +33,8 @@ typedef struct stub {
   int fail;
   unsigned reserves, releases;
   uint64_t last_off, last_len;
+  const gcd_arena *arena;  /* when set: asked from inside each release */
+  int released_in_release; /* gcd_arena_released() of the range released */
 } stub;
 
 static int stub_reserve(void *ctx, uint64_t off, uint64_t len) {
@@ -52,6 +54,8 @@ static void stub_release(void *ctx, uint64_t off, uint64_t len) {
   s->releases++;
   s->last_off = off;
   s->last_len = len;
+  if (s->arena != NULL)
+    s->released_in_release = gcd_arena_released(s->arena, off, len);
   for (uint64_t r = (off - s->base) / R; r <= (off + len - 1 - s->base) / R; r++)
     s->backed[r] = 0;
 }
@@ -299,6 +303,39 @@ static void test_arena_empty_region_released_keeping_one_spare(void **state) {
   assert_verifies(&a);
   gcd_arena_free(&a, offs[0], 3 * R);
   assert_int_equal(backed_regions(&s), 0); /* a run goes back at once */
+  assert_verifies(&a);
+  gcd_arena_destroy(&a);
+}
+
+/* Released: unassigned with no backing, never reserved included; a spare
+ * or an emptied region not yet purged is not; the ranges a release
+ * callback gets count as released inside it. */
+static void test_arena_released_follows_backing(void **state) {
+  enum { N = 2 * (R / 4096) };
+  uint64_t offs[N], run;
+  gcd_arena a;
+  stub s;
+
+  arena_setup(&a, &s, 1, 4 * R);
+  s.arena = &a;
+  assert_int_equal(gcd_arena_released(&a, 0, 8 * R), 1);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(gcd_arena_alloc(&a, 4096, &offs[i]), 0);
+  assert_int_equal(gcd_arena_released(&a, offs[0], 1), 0);
+  assert_int_equal(gcd_arena_released(&a, 1 + 2 * R, 2 * R), 1); /* untouched */
+  for (int i = 0; i < N; i++)
+    gcd_arena_free(&a, offs[i], 4096);
+  assert_int_equal(gcd_arena_released(&a, 1, 2 * R), 0); /* spare, unpurged */
+  assert_int_equal(gcd_arena_purge(&a, 8), 1);
+  assert_int_equal(s.released_in_release, 1);
+  assert_int_equal(gcd_arena_released(&a, s.last_off, s.last_len), 1);
+  assert_int_equal(gcd_arena_released(&a, 1, 2 * R), 0); /* the spare */
+  assert_int_equal(gcd_arena_alloc(&a, 2 * R + 1, &run), 0);
+  assert_int_equal(gcd_arena_released(&a, run + R, 1), 0);
+  gcd_arena_free(&a, run, 2 * R + 1);
+  assert_int_equal(s.released_in_release, 1);
+  assert_int_equal(gcd_arena_released(&a, run, 2 * R + 1), 1);
+  assert_int_equal(gcd_arena_released(&a, 10 * R, R), 1); /* outside the range */
   assert_verifies(&a);
   gcd_arena_destroy(&a);
 }
@@ -618,6 +655,7 @@ int main(void) {
       cmocka_unit_test(test_arena_alloc_reuses_freed_block),
       cmocka_unit_test(test_arena_alloc_blocks_aligned_to_class),
       cmocka_unit_test(test_arena_owns_only_exact_live_blocks),
+      cmocka_unit_test(test_arena_released_follows_backing),
       cmocka_unit_test(test_arena_full_is_enomem_then_recovers_after_free),
       cmocka_unit_test(test_arena_impossible_size_is_etoobig),
       cmocka_unit_test(test_arena_reserve_failure_is_enomem_and_leaks_nothing),

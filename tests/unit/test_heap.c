@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <cmocka.h>
 #include <pthread.h>
@@ -250,6 +251,50 @@ static void test_heap_trim_releases_emptied_regions(void **state) {
     gone += p[i][0] == 0;
   assert_true(gone >= N - per); /* the holes were punched */
   assert_heap_ok(f);
+}
+
+/* 4 KiB pages of a 2 MiB page of the slots' private copy in memory. */
+static unsigned edges_resident(const fixture *f, uint64_t page) {
+  unsigned char vec[512];
+  unsigned n = 0;
+
+  assert_int_equal(mincore((char *)f->h.edges + page * 2 * MiB, 2 * MiB, vec), 0);
+  for (int i = 0; i < 512; i++)
+    n += vec[i] & 1;
+  return n;
+}
+
+/* The private copy of the slots goes back a whole 2 MiB page at a time,
+ * once every slot region under the page has been released: the regions
+ * are released one by one, each an eighth of such a page. Page 0 holds the
+ * pinned unit 0, and one emptied region stays its class's spare. */
+static void test_heap_edges_given_back_with_their_regions(void **state) {
+  enum { SLOTS = 4, PAGES = 4 };
+  uint64_t per_page = 2 * MiB / sizeof(uint32_t), n = PAGES * per_page / SLOTS;
+  fixture *f = fixture_new(16 * MiB, n + 1024, (PAGES + 1) * per_page);
+  uint64_t *h = malloc(n * sizeof *h);
+  unsigned back = 0;
+
+  assert_non_null(h);
+  for (uint64_t i = 0; i < n; i++)
+    h[i] = new_obj(f, SLOTS, 0);
+  for (uint64_t p = 1; p < PAGES; p++)
+    assert_true(edges_resident(f, p) > 0);
+  for (uint64_t i = 0; i < n; i++)
+    drop(f, h[i]);
+  while (gcd_heap_trim(&f->h, 64) > 0)
+    ;
+  for (uint64_t p = 1; p < PAGES; p++)
+    back += edges_resident(f, p) == 0;
+  assert_true(back >= PAGES - 2);
+  assert_heap_ok(f);
+  for (uint64_t i = 0; i < n; i += 7) /* the pages come back zeroed, as needed */
+    h[i] = new_obj(f, SLOTS, 0);
+  assert_heap_ok(f);
+  for (uint64_t i = 0; i < n; i += 7)
+    drop(f, h[i]);
+  free(h);
+  fixture_free(f);
 }
 
 static void test_heap_payload_zeroed_on_reuse(void **state) {
@@ -701,6 +746,7 @@ int main(void) {
       T(test_heap_alloc_too_big_is_etoobig),
       T(test_heap_alloc_large_payload_is_released_on_free),
       T(test_heap_trim_releases_emptied_regions),
+      cmocka_unit_test(test_heap_edges_given_back_with_their_regions),
       T(test_heap_payload_zeroed_on_reuse),
       T(test_heap_resolve_stale_after_free),
       T(test_heap_resolve_stale_after_reuse),
