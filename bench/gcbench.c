@@ -367,13 +367,16 @@ static void ops_alloc_pipe(gc_client *c, size_t n, unsigned depth, bool answered
   for (size_t i = 0; i < n; i += depth) {
     for (unsigned j = 0; j < depth; j++)
       CHECK(gc_alloc_async(c, 0, 16, 1, &h[j], &rc[j]), c);
-    CHECK(gc_sync(c), c);
+    CHECK(gc_sync(c), c); /* the last round's releases are answered too */
     for (unsigned j = 0; j < depth; j++) {
       CHECK(rc[j], c);
+      CHECK(i > 0 && answered ? rrc[j] : 0, c);
       CHECK(gc_release_async(c, h[j], answered ? &rrc[j] : NULL), c);
     }
   }
   CHECK(gc_sync(c), c);
+  for (unsigned j = 0; j < depth && answered; j++)
+    CHECK(rrc[j], c);
   snprintf(key, sizeof key, "gcd.ops.alloc_release%s.p%u", answered ? "_answered" : "",
            depth);
   print_rate(key, 2 * ((n + depth - 1) / depth) * depth, now_ns() - t0);
@@ -383,6 +386,7 @@ static void ops_alloc_pipe(gc_client *c, size_t n, unsigned depth, bool answered
  * up to depth frames in flight otherwise, each answered, or all one-way. */
 static void ops_retain(gc_client *c, size_t n, unsigned depth, bool oneway) {
   gc_handle h;
+  uint64_t count = 0;
   int rc[2];
   uint64_t t0;
   char key[64];
@@ -402,6 +406,10 @@ static void ops_retain(gc_client *c, size_t n, unsigned depth, bool oneway) {
   CHECK(gc_sync(c), c);
   snprintf(key, sizeof key, "gcd.ops.retain_release%s.p%u", oneway ? "_oneway" : "", depth);
   print_rate(key, 2 * n, now_ns() - t0);
+  /* The answered results overwrite one another: a balanced count says that
+   * every retain and release took effect. */
+  CHECK(gc_refcount(c, h, &count), c);
+  CHECK(count == 1 ? 0 : GC_ECORRUPT, c);
   CHECK(gc_release(c, h), c);
 }
 
