@@ -20,7 +20,6 @@
  * build), and with -DGCD_FUZZ=ON under clang as a libFuzzer target.
  */
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +32,7 @@
 #include "gcd.pb-c.h"
 #include "log.h"
 #include "ops.h"
+#include "../ops_drive.h"
 #include "session.h"
 
 typedef Gcd__Wire__Op Op;
@@ -137,26 +137,13 @@ static void close_session(world *w, int who) {
   w->open[who] = false;
 }
 
-/* Plays the collector thread for a frame that waits on it. */
+/* gcd_ops_handle()'s rc, through ops_drive(). */
 static int drive(world *w, gcd_session *s, int rc, gcd_reply *rep) {
-  gcd_gcthread *t = &w->d.gct;
+  const char *why;
 
-  while (rc == GCD_OPS_DEFERRED) {
-    gcd_gcreq *r = t->queue;
-    gcd_session *back;
-
-    if (r == NULL || s->pending != r)
-      die("a deferred frame left nothing queued", NULL);
-    t->queue = r->next;
-    if (t->queue == NULL)
-      t->queue_tail = NULL;
-    pthread_mutex_lock(&t->lock);
-    gcd_gcthread_run(t, r);
-    pthread_mutex_unlock(&t->lock);
-    rc = gcd_ops_resume(&w->d, r, &back, rep);
-    if (back != s)
-      die("a resumed frame came back for another session", NULL);
-  }
+  rc = ops_drive(&w->d, s, rc, rep, &why);
+  if (why != NULL)
+    die(why, NULL);
   return rc;
 }
 
@@ -463,9 +450,8 @@ static void add_admin(world *w, input *in) {
 
 /* One step of the program. */
 static void step(world *w, input *in) {
-  static const Gcd__Wire__Op__OpCase handle_ops[] = {
-      GCD__WIRE__OP__OP_RETAIN, GCD__WIRE__OP__OP_RELEASE, GCD__WIRE__OP__OP_REFCOUNT,
-      GCD__WIRE__OP__OP_OBJECT_INFO};
+  static const Gcd__Wire__Op__OpCase info_ops[] = {GCD__WIRE__OP__OP_REFCOUNT,
+                                                   GCD__WIRE__OP__OP_OBJECT_INFO};
   static const Gcd__Wire__Op__OpCase empty_ops[] = {
       GCD__WIRE__OP__OP_INFO, GCD__WIRE__OP__OP_GC_STATUS, GCD__WIRE__OP__OP_CLIENTS,
       GCD__WIRE__OP__OP_VERIFY};
@@ -475,9 +461,10 @@ static void step(world *w, input *in) {
 
   switch (op) {
   case 0: case 1: case 2: add_alloc(w, in); break;
-  case 3: case 4: case 5: add_handle_op(w, in, handle_ops[op - 3 < 2 ? op - 3 : 1]); break;
+  case 3: add_handle_op(w, in, GCD__WIRE__OP__OP_RETAIN); break;
+  case 4: case 5: add_handle_op(w, in, GCD__WIRE__OP__OP_RELEASE); break;
   case 6: case 7: add_set_ref(w, in); break;
-  case 8: add_handle_op(w, in, handle_ops[2 + next(in) % 2]); break;
+  case 8: add_handle_op(w, in, info_ops[next(in) % 2]); break;
   case 9: add_get_ref(w, in); break;
   case 10: add_publish(w, in); break;
   case 11: add_name_op(w, in, next(in) & 1 ? GCD__WIRE__OP__OP_LOOKUP

@@ -23,6 +23,7 @@
 #include "gcd.pb-c.h"
 #include "log.h"
 #include "ops.h"
+#include "../ops_drive.h"
 #include "session.h"
 
 typedef Gcd__Wire__Op Op;
@@ -152,26 +153,14 @@ static Op *op_empty(Gcd__Wire__Op__OpCase kind) {
 
 /* ------------------------------------------------------------ running */
 
-/* Plays the collector thread for a frame that waits on it: runs each
- * request it queues, then resumes the frame, until the reply is there. */
+/* gcd_ops_handle()'s rc, through ops_drive(); its disagreements fail the
+ * test. */
 static int drive(gcd_session *s, int rc, gcd_reply *rep) {
-  gcd_gcthread *t = &F->d.gct;
-  gcd_session *back;
+  const char *why;
 
-  while (rc == GCD_OPS_DEFERRED) {
-    gcd_gcreq *r = t->queue;
-    assert_non_null(r);
-    assert_ptr_equal(s->pending, r);
-    t->queue = r->next;
-    if (t->queue == NULL)
-      t->queue_tail = NULL;
-    pthread_mutex_lock(&t->lock);
-    gcd_gcthread_run(t, r);
-    pthread_mutex_unlock(&t->lock);
-    rc = gcd_ops_resume(&F->d, r, &back, rep);
-    assert_ptr_equal(back, s);
-  }
-  assert_null(s->pending);
+  rc = ops_drive(&F->d, s, rc, rep, &why);
+  if (why != NULL)
+    fail_msg("%s", why);
   return rc;
 }
 
