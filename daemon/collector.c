@@ -113,6 +113,7 @@ static bool in_work(const gcd_gc *gc, uint32_t idx) {
 #define REFS_MASK ((UINT64_C(1) << 38) - 1)
 #define REFS_CLAMP (BIAS - 1)
 #define TENT (UINT64_C(1) << 38) /* visited by the mark, found unreachable so far */
+#define OUT (UINT64_C(1) << 39)  /* refers to something outside the set */
 #define STAMP_SHIFT 40
 
 _Static_assert(GCD_SLOTS_CAP_MAX < BIAS, "subtracting never borrows from TENT");
@@ -288,6 +289,7 @@ void gcd_gc_begin(gcd_gc *gc, int gen) {
   gc->work_epoch = ++gc->epoch; /* objects allocated from now on are younger */
   next_stamp(gc);
   gc->nzombies = gc->ntouched = gc->ncand = 0;
+  gc->unreach_closed = false;
   gc->scan_hwm = gc->heap->table_hwm; /* entries above are younger */
   gc->active = true;
 }
@@ -394,18 +396,44 @@ static uint64_t fetch_ahead(const gcd_gc *gc, ahead *a, uint64_t i) {
   return a->ring[i % AHEAD_RING];
 }
 
-/* Then every reference from inside the set is subtracted. */
-void gcd_gc_subtract_refs(gcd_gc *gc) {
-  ahead a = {0};
-  for (uint64_t i = 0; i < gc->ncand; i++) {
-    uint64_t wh = fetch_ahead(gc, &a, i), w;
-    const _Atomic uint32_t *s = where_edges(gc, wh);
-    for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
-      uint32_t t = target(gc, &s[k], &w);
-      if (t != 0)
-        word_set(gc, t, w - 1);
+/* Subtracts the references of the member whose record is wh from their
+ * targets' gc_refs. Returns how many point inside the set, plus SUB_OUT if
+ * one points outside it (to an older or untracked object). */
+#define SUB_OUT (UINT64_C(1) << 63)
+
+static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
+  const _Atomic uint32_t *s = where_edges(gc, wh);
+  uint64_t r = 0;
+  for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
+    uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
+    uint64_t w;
+    if (t == 0)
+      continue;
+    if (t < gc->cap && member(gc, w = word_get(gc, t))) {
+      word_set(gc, t, w - 1);
+      r++;
+    } else {
+      r |= SUB_OUT;
     }
   }
+  return r;
+}
+
+/* Then every reference from inside the set is subtracted. A member that
+ * refers outside the set is marked OUT, and the references inside are
+ * counted, for free_unreachable(). */
+void gcd_gc_subtract_refs(gcd_gc *gc) {
+  ahead a = {0};
+  uint64_t inside = 0;
+  for (uint64_t i = 0; i < gc->ncand; i++) {
+    uint64_t r = subtract_from(gc, fetch_ahead(gc, &a, i));
+    if (r & SUB_OUT) {
+      uint32_t x = gc->cand[i];
+      word_set(gc, x, word_get(gc, x) | OUT);
+    }
+    inside += r & ~SUB_OUT;
+  }
+  gc->refs_inside = inside;
 }
 
 /* x is reachable: so is every member it refers to. One not visited yet gets
@@ -416,7 +444,10 @@ static void reach_from(gcd_gc *gc, uint64_t wh) {
   const _Atomic uint32_t *s = where_edges(gc, wh);
   for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
     uint32_t t = target(gc, &s[k], &w);
-    if (t == 0 || (refs_of(w) > 0 && !(w & TENT)))
+    if (t == 0)
+      continue;
+    gc->refs_reached++;
+    if (refs_of(w) > 0 && !(w & TENT))
       continue;
     word_set(gc, t, reached(gc));
     if (w & TENT)
@@ -440,10 +471,12 @@ static void fetch_word_ahead(const gcd_gc *gc, uint64_t i) {
  * with gc_refs > 0 is referenced from outside the set or by a member found
  * reachable before it; one with gc_refs <= 0 is tentatively unreachable
  * until a reachable member refers to it. Each member is revived at most
- * once, so cand[] (2 * cap) never overflows. */
+ * once, so cand[] (2 * cap) never overflows; and each reachable member's
+ * references are followed exactly once (refs_reached counts them). */
 static void mark_reachable(gcd_gc *gc) {
   uint64_t heavy_until = MARK_HEAVY, wh = 0;
   ahead a = {0};
+  gc->refs_reached = 0;
   for (uint64_t i = 0; i < gc->ncand; i++) {
     bool heavy = i < heavy_until;
     if (heavy)
@@ -466,13 +499,22 @@ static void mark_reachable(gcd_gc *gc) {
  * done with) and leave every list; the others are linked into W again, in
  * that order. A ring or a heap of cycles is all garbage: no link is
  * written for it. The loop thread never touches the links of working-set
- * members, so this needs no lock. */
+ * members, so this needs no lock.
+ *
+ * It also settles whether U is closed: whether no reference leads from U
+ * to a member that survives. A member x of U has gc_refs 0 (unless the
+ * loop thread changed it, which finish checks), so every reference to it
+ * comes from U: the counts of U sum to the references from U to U. The
+ * references from U to any member are those inside W less those the mark
+ * followed from the survivors. The two agree iff none leads to a
+ * survivor. */
 static void split_unreachable(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK), last = ws;
-  uint64_t u = 0;
+  uint64_t u = 0, counts = 0;
   for (uint64_t i = 0; i < gc->nwork; i++) {
     uint32_t x = gc->cand[i];
     if (word_get(gc, x) & TENT) {
+      counts += gcd_heap_refcount(gc->heap, x);
       gc->cand[u++] = x;
       continue;
     }
@@ -483,6 +525,7 @@ static void split_unreachable(gcd_gc *gc) {
   gc->next[last] = ws;
   gc->prev[ws] = last;
   gc->count[GCD_GC_UNREACH] = gc->ncand = u;
+  gc->unreach_closed = counts == gc->refs_inside - gc->refs_reached;
 }
 
 void gcd_gc_mark(gcd_gc *gc) {
@@ -554,6 +597,8 @@ static uint64_t rescue_dirty(gcd_gc *gc) {
   for (uint64_t i = 0; i < gc->ntouched; i++) {
     uint32_t x = gc->touched[i];
     uint64_t top = 0;
+    if (in_work(gc, x))
+      gc->unreach_closed = false; /* its count or slots changed */
     if (!in_unreach(gc, x))
       continue;
     revive(gc, x, &top);
@@ -622,9 +667,13 @@ static uint64_t release_outside(gcd_gc *gc, uint64_t wh) {
  * stamp goes stale with this collection, and tracking an entry again
  * zeroes its word. U is on no list (freeing an entry calls no collector
  * hook). */
+static uint64_t free_unreachable_closed(gcd_gc *gc);
+
 static uint64_t free_unreachable(gcd_gc *gc) {
   uint64_t freed = 0, u = 0;
   ahead a = {0};
+  if (gc->unreach_closed)
+    return free_unreachable_closed(gc);
   for (uint64_t i = 0; i < gc->ncand; i++) {
     uint64_t wh = fetch_ahead(gc, &a, i);
     uint32_t x = gc->cand[i];
@@ -640,9 +689,36 @@ static uint64_t free_unreachable(gcd_gc *gc) {
   return freed + u;
 }
 
+/* free_unreachable() where U is closed (split_unreachable): only the
+ * members marked OUT have references to release, so the others' records
+ * and slots are not read at all; the pass reads cand[] and the words. The
+ * tags are cleared in a pass of their own: on this machine, writing them
+ * in the same loop cost more than a second loop does. */
+static uint64_t free_unreachable_closed(gcd_gc *gc) {
+  uint64_t freed = 0, u = 0;
+  for (uint64_t i = 0; i < gc->ncand; i++) {
+    fetch_word_ahead(gc, i);
+    uint32_t x = gc->cand[i];
+    uint64_t w = word_get(gc, x);
+    if (!member(gc, w) || !(w & TENT))
+      continue;
+    if (w & OUT)
+      freed += release_outside(gc, gc->heap->where[x]);
+    gc->cand[u++] = x;
+  }
+  assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
+  for (uint64_t i = 0; i < u; i++)
+    set_tag(gc, gc->cand[i], GCD_GC_T_NONE);
+  gcd_heap_free_entries(gc->heap, gc->cand, u);
+  gc->count[GCD_GC_UNREACH] = 0;
+  return freed + u;
+}
+
 void gcd_gc_finish(gcd_gc *gc, gcd_gc_result *out) {
   gcd_gc_result r = {.generation = gc->collecting};
   uint64_t examined = gc->count[GCD_GC_WORK];
+  if (gc->nzombies > 0)
+    gc->unreach_closed = false; /* members were freed during the scan */
   uint64_t zombies = reap_zombies(gc);
   r.rescued = rescue_dirty(gc);
   uint64_t unreachable = gc->count[GCD_GC_UNREACH];

@@ -101,7 +101,8 @@ typedef struct gcd_gc {
   /* The scan record of each entry is 16 bytes in two dense arrays, so that
    * a pass over the working set never reads a shared gcd_obj: the heap's
    * where[x] (where x's slots are) and
-   *   word[x]  stamp (bits 40..63) | TENT (bit 38) | gc_refs + BIAS (0..37)
+   *   word[x]  stamp (bits 40..63) | OUT (bit 39) | TENT (bit 38) |
+   *            gc_refs + BIAS (0..37); OUT: x refers outside the set
    * A word whose stamp is the active collection's marks a member of the
    * working set; every other entry carries an older stamp (or 0, written
    * when it is tracked), so membership costs one load. Words are written by
@@ -115,6 +116,13 @@ typedef struct gcd_gc {
   uint64_t ncand;
   uint64_t nwork;                /* members of W listed in cand[] by update */
   uint64_t scan_hwm;             /* the table's high-water mark at begin */
+  /* References from members to members, as subtracted, and those of them
+   * the mark followed from members found reachable; from these the split
+   * tells whether U is closed: no reference leads from it to a survivor,
+   * so that freeing it needs to read only the slots of members marked
+   * OUT. Finish withdraws that if a member changed during the scan. */
+  uint64_t refs_inside, refs_reached;
+  bool unreach_closed;
   uint32_t stamp;                /* of the active or last collection */
   /* Loop thread (or lock held): the epoch of the collection that saw the
    * entry change, and the entries that changed during the active one, each

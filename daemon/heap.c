@@ -444,16 +444,19 @@ void gcd_heap_incref(gcd_heap *h, uint32_t index) {
  * its 8-byte state and nothing else shared. With slots it joins the dying
  * chain (through data_off, free now) until its children are released;
  * without, its entry is free at once. */
-static void obj_unlink(gcd_heap *h, uint32_t i, uint32_t flags_after) {
+static void obj_retire(gcd_heap *h, uint32_t i, uint32_t flags, uint32_t flags_after) {
   gcd_state *st = &h->states[i];
   uint32_t gen = atomic_load_explicit(&st->gen, RELAXED) + 1;
-  uint32_t flags = atomic_load_explicit(&st->flags, RELAXED);
 
   atomic_store_explicit(&st->gen, gen == 0 ? 1 : gen, RELEASE);
   atomic_store_explicit(&st->flags, flags_after, RELEASE);
   if (flags & GCD_OBJ_DATA)
     gcd_arena_free(&h->data_arena, h->table[i].data_off,
                    payload_units(h->table[i].nbytes));
+}
+
+static void obj_unlink(gcd_heap *h, uint32_t i, uint32_t flags_after) {
+  obj_retire(h, i, gcd_heap_flags(h, i), flags_after);
   h->objects--;
   h->frees++;
 }
@@ -529,31 +532,38 @@ static uint64_t free_graph(gcd_heap *h, uint32_t root) {
   return freed;
 }
 
-/* Collector, lock held: entry index goes; its slot block and its place on
- * the free stack are left to the caller, which gets the block's offset and
- * size. */
-static void entry_free(gcd_heap *h, uint32_t index, uint64_t *soff, uint32_t *nslots) {
+/* Collector, lock held: entry index goes (its slot block and its place on
+ * the free stack are left to the caller). Returns 1 if it was a live
+ * object, which the caller counts as freed by the collector, 0 for a
+ * zombie, counted when it died. */
+static uint64_t entry_free(gcd_heap *h, uint32_t index) {
   uint32_t fl = gcd_heap_flags(h, index);
 
   if (fl & GCD_OBJ_LIVE) {
-    obj_unlink(h, index, 0);
-    h->cycle_frees++;
-  } else {
-    assert(fl & GCD_OBJ_ZOMBIE);
-    atomic_store_explicit(&h->states[index].flags, 0, RELEASE);
+    obj_retire(h, index, fl, 0);
+    return 1;
   }
-  *soff = gcd_where_off(h->where[index]);
-  *nslots = gcd_where_n(h->where[index]);
+  assert(fl & GCD_OBJ_ZOMBIE);
+  atomic_store_explicit(&h->states[index].flags, 0, RELEASE);
+  return 0;
+}
+
+/* Objects freed by the collector, counted once per batch: in a loop over a
+ * million entries, three counters in the heap struct each bumped per entry
+ * are a chain of loads and stores the loop waits on. */
+static void count_cycle_frees(gcd_heap *h, uint64_t n) {
+  h->objects -= n;
+  h->frees += n;
+  h->cycle_frees += n;
 }
 
 void gcd_heap_free_entry(gcd_heap *h, uint32_t index) {
-  uint64_t soff;
-  uint32_t ns;
+  uint64_t wh = h->where[index];
 
-  entry_free(h, index, &soff, &ns);
+  count_cycle_frees(h, entry_free(h, index));
   entry_put(h, index);
-  if (ns > 0)
-    gcd_arena_free(&h->slot_arena, soff, ns);
+  if (gcd_where_n(wh) > 0)
+    gcd_arena_free(&h->slot_arena, gcd_where_off(wh), gcd_where_n(wh));
 }
 
 /* Slot blocks of one size, each right after the one before. */
@@ -586,17 +596,17 @@ static void run_add(gcd_heap *h, slot_run *run, uint64_t soff, uint32_t nslots) 
  * table's would be. */
 void gcd_heap_free_entries(gcd_heap *h, const uint32_t *index, uint64_t n) {
   slot_run run = {0};
-  uint64_t top = h->nfree + n;
+  uint64_t top = h->nfree + n, live = 0;
 
   for (uint64_t k = 0; k < n; k++) {
-    uint64_t soff;
-    uint32_t ns;
+    uint64_t wh = h->where[index[k]];
 
-    entry_free(h, index[k], &soff, &ns);
+    live += entry_free(h, index[k]);
     h->free[top - 1 - k] = index[k];
-    if (ns > 0)
-      run_add(h, &run, soff, ns);
+    if (gcd_where_n(wh) > 0)
+      run_add(h, &run, gcd_where_off(wh), gcd_where_n(wh));
   }
+  count_cycle_frees(h, live);
   h->nfree = top;
   run_flush(h, &run);
 }

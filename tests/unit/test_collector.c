@@ -348,6 +348,85 @@ static void test_collector_outside_child_released(void **state) {
   verify(f, ext);
 }
 
+/* Freeing U reads only the slots of members that refer outside the set
+ * when no reference leads from U to a survivor (U is closed). These pin the
+ * decision: where it would be wrong, the survivor's count would keep the
+ * reference U held, and the verifier (or the count) says so. */
+
+static void test_collector_garbage_reference_to_survivor_released(void **state) {
+  fixture *f = *state;
+  /* the cycle refers to s, a member that survives: U is not closed */
+  uint64_t s = obj(f, 1), a = obj(f, 2), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  link(f, a, 1, s);
+  drop(f, a);
+  drop(f, b);
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_scan(&f->gc);
+  assert_false(f->gc.unreach_closed);
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.unreachable, 2);
+  assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, s)), 1);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, s)] = 1;
+  verify(f, ext);
+}
+
+static void test_collector_closed_garbage_releases_what_lies_outside(void **state) {
+  fixture *f = *state;
+  /* old is in an older generation, leaf untracked: both outside the young
+   * set, so U is closed and a, marked OUT, releases them */
+  uint64_t old = obj(f, 1);
+  collect(f, 0);
+  uint64_t a = obj(f, 3), b = obj(f, 1), leaf = obj(f, 0);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  link(f, a, 1, old);
+  link(f, a, 2, leaf);
+  drop(f, a);
+  drop(f, b);
+  drop(f, leaf);
+  gcd_gc_begin(&f->gc, 0);
+  gcd_gc_scan(&f->gc);
+  assert_true(f->gc.unreach_closed);
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.unreachable, 2);
+  assert_int_equal(r.freed, 3); /* a, b, and the leaf by its count */
+  assert_stale(f, leaf);
+  assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, old)), 1);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, old)] = 1;
+  verify(f, ext);
+}
+
+static void test_collector_rescue_reopens_closed_garbage(void **state) {
+  fixture *f = *state;
+  /* c (which refers to itself) -> (a <-> b), all garbage and closed at
+   * the split; a client then retains a, so a and b are rescued and c's
+   * reference now leads to a survivor, which freeing c must release */
+  uint64_t a, b, c = obj(f, 2);
+  dropped_pair(f, &a, &b);
+  link(f, c, 0, a);
+  link(f, c, 1, c);
+  drop(f, c);
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_scan(&f->gc);
+  assert_true(f->gc.unreach_closed);
+  gcd_heap_incref(&f->heap, ix(f, a));
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.rescued, 2);
+  assert_int_equal(r.unreachable, 1);
+  assert_stale(f, c);
+  assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, a)), 2); /* b and the retain */
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, a)] = 1;
+  verify(f, ext);
+}
+
 /* ---- generations and policy ---- */
 
 static void test_collector_survivors_promoted(void **state) {
@@ -717,6 +796,9 @@ int main(void) {
       T(test_collector_cycle_reachable_from_cycle_root_survives),
       T(test_collector_cycle_reachable_only_from_garbage_freed),
       T(test_collector_outside_child_released),
+    T(test_collector_garbage_reference_to_survivor_released),
+    T(test_collector_closed_garbage_releases_what_lies_outside),
+    T(test_collector_rescue_reopens_closed_garbage),
       T(test_collector_survivors_promoted),
       T(test_collector_young_collection_ignores_old_garbage),
       T(test_collector_small_and_large_sets_found_alike),
