@@ -84,6 +84,8 @@ static int list_of_tag(const gcd_gc *gc, uint32_t tag) {
     return GCD_GC_GARBAGE;
   if (tag < gc->frozen_below)
     return GCD_GC_PERMANENT;
+  if (tag < gc->old_from)
+    return -1; /* an entry a full collection freed */
   if (tag >= gc->young_from)
     return 0;
   return tag >= gc->middle_from ? 1 : 2;
@@ -200,7 +202,7 @@ int gcd_gc_init(gcd_gc *gc, gcd_heap *h) {
   }
   for (int l = 0; l < GCD_GC_NLISTS; l++)
     list_init(gc, l);
-  gc->epoch = gc->young_from = gc->middle_from = 1;
+  gc->epoch = gc->young_from = gc->middle_from = gc->old_from = 1;
   gc->threshold[0] = 700;
   gc->threshold[1] = gc->threshold[2] = 10;
   gc->enabled = true;
@@ -278,7 +280,43 @@ static void next_stamp(gcd_gc *gc) {
   gc->stamp = 1;
 }
 
+/* The tag each list's members get when the epochs start over. */
+static const struct {
+  int list;
+  uint32_t tag;
+} renumbered[] = {{GCD_GC_PERMANENT, 1}, {2, 2}, {1, 3}, {0, 4}};
+
+/* Epochs start over before they reach T_NONE: once in about two billion
+ * collections, so a pass over the table (lock held, no collection active)
+ * is cheap. Each list's members get one tag, in generation order; stale
+ * tags of freed entries, and dirty epochs, are cleared so that none
+ * passes for a new one. */
+static void renumber(gcd_gc *gc) {
+  for (uint64_t i = 1; i < gc->heap->table_hwm; i++) {
+    uint32_t t = tag_of(gc, (uint32_t)i);
+    if (t != 0 && t != GCD_GC_T_GARBAGE)
+      set_tag(gc, (uint32_t)i, GCD_GC_T_NONE);
+    gc->dirty[i] = 0;
+  }
+  for (size_t k = 0; k < sizeof renumbered / sizeof renumbered[0]; k++) {
+    uint32_t s = sentinel(gc, renumbered[k].list);
+    for (uint32_t x = gc->next[s]; x != s; x = gc->next[x])
+      set_tag(gc, x, renumbered[k].tag);
+  }
+  gc->frozen_below = gc->frozen_below != 0 ? 2 : 0;
+  gc->old_from = 2;
+  gc->middle_from = 3;
+  gc->young_from = gc->epoch = 4;
+}
+
+/* Before epochs are taken: while every tracked object is on its list. */
+static void renumber_if_due(gcd_gc *gc) {
+  if (gc->epoch >= GCD_GC_EPOCH_MAX)
+    renumber(gc);
+}
+
 void gcd_gc_begin(gcd_gc *gc, int gen) {
+  renumber_if_due(gc);
   for (int g = 0; g <= gen; g++)
     splice(gc, g, GCD_GC_WORK);
   if (gen + 1 < GCD_GC_GENERATIONS)
@@ -286,7 +324,9 @@ void gcd_gc_begin(gcd_gc *gc, int gen) {
   for (int g = 0; g <= gen; g++)
     gc->gen_count[g] = 0;
   gc->collecting = gen;
+  gc->surv_epoch = ++gc->epoch; /* above every member's tag */
   gc->work_epoch = ++gc->epoch; /* objects allocated from now on are younger */
+  gc->retag = false;
   next_stamp(gc);
   gc->nzombies = gc->ntouched = gc->ncand = 0;
   gc->unreach_closed = false;
@@ -299,7 +339,7 @@ void gcd_gc_begin(gcd_gc *gc, int gen) {
  * T_NONE and T_GARBAGE lie above any epoch, 0 below 1). */
 static uint32_t work_low(const gcd_gc *gc) {
   uint32_t lo = gc->collecting == 0 ? gc->young_from
-                : gc->collecting == 1 ? gc->middle_from : 1;
+                : gc->collecting == 1 ? gc->middle_from : gc->old_from;
   return lo > gc->frozen_below ? lo : gc->frozen_below;
 }
 
@@ -438,21 +478,25 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
 
 /* x is reachable: so is every member it refers to. One not visited yet gets
  * gc_refs 1, so that its visit finds it reachable; one visited and found
- * tentatively unreachable is revived and queued again. */
-static void reach_from(gcd_gc *gc, uint64_t wh) {
-  uint64_t w;
+ * tentatively unreachable is revived and queued again. Adds to *followed
+ * the references to members; returns the members revived. */
+static uint64_t reach_from(gcd_gc *gc, uint64_t wh, uint64_t *followed) {
+  uint64_t w, revived = 0;
   const _Atomic uint32_t *s = where_edges(gc, wh);
   for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
     uint32_t t = target(gc, &s[k], &w);
     if (t == 0)
       continue;
-    gc->refs_reached++;
+    (*followed)++;
     if (refs_of(w) > 0 && !(w & TENT))
       continue;
     word_set(gc, t, reached(gc));
-    if (w & TENT)
+    if (w & TENT) {
       gc->cand[gc->ncand++] = t;
+      revived++;
+    }
   }
+  return revived;
 }
 
 /* The mark reads the slots of reachable members only. Where it has found
@@ -474,9 +518,8 @@ static void fetch_word_ahead(const gcd_gc *gc, uint64_t i) {
  * once, so cand[] (2 * cap) never overflows; and each reachable member's
  * references are followed exactly once (refs_reached counts them). */
 static void mark_reachable(gcd_gc *gc) {
-  uint64_t heavy_until = MARK_HEAVY, wh = 0;
+  uint64_t heavy_until = MARK_HEAVY, wh = 0, followed = 0, tent = 0, revived = 0;
   ahead a = {0};
-  gc->refs_reached = 0;
   for (uint64_t i = 0; i < gc->ncand; i++) {
     bool heavy = i < heavy_until;
     if (heavy)
@@ -486,12 +529,15 @@ static void mark_reachable(gcd_gc *gc) {
     uint32_t x = gc->cand[i];
     uint64_t w = word_get(gc, x);
     if (refs_of(w) > 0) {
-      reach_from(gc, heavy ? wh : gc->heap->where[x]);
+      revived += reach_from(gc, heavy ? wh : gc->heap->where[x], &followed);
       heavy_until = i + MARK_HEAVY;
     } else {
       word_set(gc, x, w | TENT);
+      tent++;
     }
   }
+  gc->refs_reached = followed;
+  gc->nunreach = tent - revived;
 }
 
 /* Members still TENT form U: they are listed in cand[] (its first nwork
@@ -511,6 +557,8 @@ static void mark_reachable(gcd_gc *gc) {
 static void split_unreachable(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK), last = ws;
   uint64_t u = 0, counts = 0;
+  gc->retag = gc->collecting == GCD_GC_GENERATIONS - 1 &&
+              gc->nunreach >= gc->nwork - gc->nunreach;
   for (uint64_t i = 0; i < gc->nwork; i++) {
     uint32_t x = gc->cand[i];
     if (word_get(gc, x) & TENT) {
@@ -518,6 +566,8 @@ static void split_unreachable(gcd_gc *gc) {
       gc->cand[u++] = x;
       continue;
     }
+    if (gc->retag)
+      set_tag(gc, x, gc->surv_epoch);
     gc->next[last] = x;
     gc->prev[x] = last;
     last = x;
@@ -566,6 +616,8 @@ static uint64_t reap_zombies(gcd_gc *gc) {
 /* x of U survives: back to the working set, and onto the stack. */
 static void revive(gcd_gc *gc, uint32_t x, uint64_t *top) {
   word_set(gc, x, reached(gc));
+  if (gc->retag)
+    set_tag(gc, x, gc->surv_epoch);
   link_tail(gc, GCD_GC_WORK, x);
   gc->count[GCD_GC_UNREACH]--;
   gc->stack[(*top)++] = x;
@@ -616,6 +668,8 @@ static void promote(gcd_gc *gc, uint64_t survivors) {
   gc->young_from = gc->work_epoch;
   if (gen >= 1)
     gc->middle_from = gc->work_epoch;
+  if (gc->retag)
+    gc->old_from = gc->surv_epoch; /* the survivors' tag; below it, U's */
   if (gen == 1)
     gc->long_lived_pending += survivors;
   if (gen == 2) {
@@ -669,6 +723,17 @@ static uint64_t release_outside(gcd_gc *gc, uint64_t wh) {
  * hook). */
 static uint64_t free_unreachable_closed(gcd_gc *gc);
 
+/* The tags of U (cand[0..u)), about to be freed, say so: T_NONE, in a pass
+ * of their own (on this machine, writing them in the loop that packs U
+ * cost more than a second loop does). Not needed when the survivors were
+ * retagged: the range U's tags lie in is then given up (promote()). */
+static void untag_unreachable(gcd_gc *gc, uint64_t u) {
+  if (gc->retag)
+    return;
+  for (uint64_t i = 0; i < u; i++)
+    set_tag(gc, gc->cand[i], GCD_GC_T_NONE);
+}
+
 static uint64_t free_unreachable(gcd_gc *gc) {
   uint64_t freed = 0, u = 0;
   ahead a = {0};
@@ -680,10 +745,10 @@ static uint64_t free_unreachable(gcd_gc *gc) {
     if (!in_unreach(gc, x))
       continue;
     freed += release_outside(gc, wh);
-    set_tag(gc, x, GCD_GC_T_NONE);
     gc->cand[u++] = x;
   }
   assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
+  untag_unreachable(gc, u);
   gcd_heap_free_entries(gc->heap, gc->cand, u);
   gc->count[GCD_GC_UNREACH] = 0;
   return freed + u;
@@ -691,9 +756,7 @@ static uint64_t free_unreachable(gcd_gc *gc) {
 
 /* free_unreachable() where U is closed (split_unreachable): only the
  * members marked OUT have references to release, so the others' records
- * and slots are not read at all; the pass reads cand[] and the words. The
- * tags are cleared in a pass of their own: on this machine, writing them
- * in the same loop cost more than a second loop does. */
+ * and slots are not read at all; the pass reads cand[] and the words. */
 static uint64_t free_unreachable_closed(gcd_gc *gc) {
   uint64_t freed = 0, u = 0;
   for (uint64_t i = 0; i < gc->ncand; i++) {
@@ -707,8 +770,7 @@ static uint64_t free_unreachable_closed(gcd_gc *gc) {
     gc->cand[u++] = x;
   }
   assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
-  for (uint64_t i = 0; i < u; i++)
-    set_tag(gc, gc->cand[i], GCD_GC_T_NONE);
+  untag_unreachable(gc, u);
   gcd_heap_free_entries(gc->heap, gc->cand, u);
   gc->count[GCD_GC_UNREACH] = 0;
   return freed + u;
@@ -766,6 +828,7 @@ int gcd_gc_due(const gcd_gc *gc) {
 }
 
 void gcd_gc_freeze(gcd_gc *gc) {
+  renumber_if_due(gc);
   for (int g = 0; g < GCD_GC_GENERATIONS; g++)
     splice(gc, g, GCD_GC_PERMANENT);
   gc->frozen_below = ++gc->epoch; /* every tag handed out so far */
@@ -773,6 +836,10 @@ void gcd_gc_freeze(gcd_gc *gc) {
 }
 
 void gcd_gc_unfreeze(gcd_gc *gc) {
+  uint32_t ps = sentinel(gc, GCD_GC_PERMANENT);
+  for (uint32_t x = gc->next[ps]; x != ps; x = gc->next[x])
+    if (tag_of(gc, x) < gc->old_from) /* frozen before a full collection */
+      set_tag(gc, x, gc->old_from);
   splice(gc, GCD_GC_PERMANENT, 2);
   if (gc->middle_from < gc->frozen_below)
     gc->middle_from = gc->frozen_below;
@@ -807,6 +874,8 @@ void gcd_gc_set_threshold(gcd_gc *gc, const uint64_t t[GCD_GC_GENERATIONS]) {
 }
 
 int gcd_gc_generation(const gcd_gc *gc, uint32_t idx) {
+  if (in_work(gc, idx))
+    return gc->collecting; /* a survivor may be retagged already */
   return list_of_tag(gc, tag_of(gc, idx));
 }
 

@@ -78,9 +78,10 @@ typedef struct gcd_gc_result {
  * Generations without retagging. Every tracked object carries a tag: the
  * epoch in which it was allocated (or T_GARBAGE while saved). The epoch
  * advances when a collection begins and when the heap is frozen. An object's
- * generation follows from its tag and three boundaries:
+ * generation follows from its tag and four boundaries:
  *
  *   tag <  frozen_below            permanent (frozen)
+ *   tag <  old_from                none: an entry a full collection freed
  *   tag >= young_from              generation 0
  *   tag >= middle_from             generation 1
  *   otherwise                      generation 2
@@ -89,7 +90,15 @@ typedef struct gcd_gc_result {
  * O(1) under the lock. Physical lists (index links, sentinels at cap + list)
  * give enumeration; tags give O(1) membership, which the loop thread needs
  * to know whether a dying object belongs to the running collection.
+ *
+ * A freed entry's tag must not pass for a member's, so the objects a
+ * collection frees are tagged T_NONE, one write each. A full collection
+ * that frees more objects than survive writes the survivors' tags instead
+ * (surv_epoch, which lies above every member's) and moves old_from up to
+ * it: the range below, where the freed entries' tags lie, is given up.
+ * Epochs start over (renumber) before they reach the reserved tags.
  */
+#define GCD_GC_EPOCH_MAX 0xfffffff0u /* then the epochs start over */
 #define GCD_GC_T_NONE 0xfffffffeu    /* untracked */
 #define GCD_GC_T_GARBAGE 0xffffffffu /* on the garbage list */
 
@@ -123,6 +132,7 @@ typedef struct gcd_gc {
    * OUT. Finish withdraws that if a member changed during the scan. */
   uint64_t refs_inside, refs_reached;
   bool unreach_closed;
+  uint64_t nunreach;             /* members the mark left unreachable */
   uint32_t stamp;                /* of the active or last collection */
   /* Loop thread (or lock held): the epoch of the collection that saw the
    * entry change, and the entries that changed during the active one, each
@@ -135,10 +145,12 @@ typedef struct gcd_gc {
   uint64_t nzombies;
   uint64_t count[GCD_GC_NLISTS]; /* objects on each list */
   uint32_t epoch;                /* tag of objects allocated now */
-  uint32_t young_from, middle_from, frozen_below;
+  uint32_t young_from, middle_from, old_from, frozen_below;
   bool active;                   /* between begin and finish */
   int collecting;                /* generation being collected */
   uint32_t work_epoch;           /* epoch of the active collection */
+  uint32_t surv_epoch;           /* work_epoch - 1: no member's tag */
+  bool retag;                    /* survivors get surv_epoch (see above) */
   /* CPython's gc state. */
   int64_t gen_count[GCD_GC_GENERATIONS];  /* gc.get_count() */
   uint64_t threshold[GCD_GC_GENERATIONS]; /* gc.get_threshold() */

@@ -427,6 +427,92 @@ static void test_collector_rescue_reopens_closed_garbage(void **state) {
   verify(f, ext);
 }
 
+/* A full collection that frees more than survives retags the survivors
+ * and gives up the range of tags U's entries keep: those entries, free
+ * now, must never count as members again, and the survivors are gen 2. */
+static void test_collector_full_collection_retags_survivors(void **state) {
+  fixture *f = *state;
+  uint64_t a, b, c, d, s = obj(f, 1);
+  dropped_pair(f, &a, &b);
+  dropped_pair(f, &c, &d);
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_scan(&f->gc);
+  assert_true(f->gc.retag);
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.unreachable, 4);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, s)), 2);
+  assert_int_equal(collect(f, 2).examined, 1); /* the freed four are not members */
+  uint64_t e = obj(f, 1); /* reuses a freed entry */
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, e)), 0);
+  assert_int_equal(collect(f, 0).examined, 1);
+  assert_int_equal(collect(f, 2).examined, 2);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, s)] = ext[ix(f, e)] = 1;
+  verify(f, ext);
+}
+
+static void test_collector_mostly_surviving_full_collection_untags_garbage(void **state) {
+  fixture *f = *state;
+  uint64_t a, b, h[3];
+  for (int i = 0; i < 3; i++)
+    h[i] = obj(f, 1);
+  dropped_pair(f, &a, &b);
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_scan(&f->gc);
+  assert_false(f->gc.retag); /* three survive, two are freed */
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.unreachable, 2);
+  assert_int_equal(collect(f, 2).examined, 3);
+  uint64_t *ext = ext_new(f);
+  for (int i = 0; i < 3; i++)
+    ext[ix(f, h[i])] = 1;
+  verify(f, ext);
+}
+
+/* Epochs start over before they reach the reserved tags: every tracked
+ * object keeps its generation, and a freed entry's stale tag does not
+ * come back as a member. */
+static void test_collector_epochs_start_over(void **state) {
+  fixture *f = *state;
+  uint64_t frozen = obj(f, 1);
+  gcd_gc_freeze(&f->gc);
+  uint64_t old = obj(f, 1);
+  collect(f, 1); /* old: generation 2 */
+  uint64_t mid = obj(f, 1);
+  collect(f, 0); /* mid: generation 1 */
+  uint64_t a, b;
+  dropped_pair(f, &a, &b);
+  collect(f, 2); /* frees the pair, retagging old and mid */
+  uint64_t young = obj(f, 1);
+  collect(f, 0); /* young: generation 1 */
+  uint64_t fresh = obj(f, 1);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, mid)), 2);
+  f->gc.epoch = GCD_GC_EPOCH_MAX; /* as after ~2^31 collections */
+  gcd_gc_begin(&f->gc, 0);
+  assert_true(f->gc.epoch < 16);
+  gcd_gc_scan(&f->gc);
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.examined, 1); /* fresh only */
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, frozen)), GCD_GC_PERMANENT);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, old)), 2);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, mid)), 2);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, young)), 1);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, fresh)), 1);
+  assert_int_equal(collect(f, 1).examined, 2);
+  assert_int_equal(collect(f, 2).examined, 4); /* all but the frozen one; not a or b */
+  gcd_gc_unfreeze(&f->gc);
+  assert_int_equal(gcd_gc_generation(&f->gc, ix(f, frozen)), 2);
+  assert_int_equal(collect(f, 2).examined, 5);
+  uint64_t *ext = ext_new(f);
+  uint64_t held[] = {frozen, old, mid, young, fresh};
+  for (int i = 0; i < 5; i++)
+    ext[ix(f, held[i])] = 1;
+  verify(f, ext);
+}
+
 /* ---- generations and policy ---- */
 
 static void test_collector_survivors_promoted(void **state) {
@@ -799,6 +885,9 @@ int main(void) {
     T(test_collector_garbage_reference_to_survivor_released),
     T(test_collector_closed_garbage_releases_what_lies_outside),
     T(test_collector_rescue_reopens_closed_garbage),
+    T(test_collector_full_collection_retags_survivors),
+    T(test_collector_mostly_surviving_full_collection_untags_garbage),
+    T(test_collector_epochs_start_over),
       T(test_collector_survivors_promoted),
       T(test_collector_young_collection_ignores_old_garbage),
       T(test_collector_small_and_large_sets_found_alike),
