@@ -5,7 +5,8 @@
 # scale. Prints one line per figure with its ratio (docs/performance.md).
 #
 # Environment: BENCH_SCALE (default 1) multiplies every size; BENCH_REPS
-# (default 3) repetitions, of which the median is shown; BENCH_HEAP_N
+# (default 3) repetitions, of which the median is shown, and
+# BENCH_COLLECT_REPS (default 5) those of the collection cases; BENCH_HEAP_N
 # (default 10000000 * BENCH_SCALE) the large heap; BENCH_OUT a file to
 # keep the raw "key value" results in.
 set -euo pipefail
@@ -15,6 +16,7 @@ dir=""
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${BENCH_SCALE:-1}
 REPS=${BENCH_REPS:-3}
+COLLECT_REPS=${BENCH_COLLECT_REPS:-5}
 BUILD=$ROOT/build/release
 
 say() { printf '%s\n' "$*" >&2; }
@@ -61,8 +63,20 @@ redis_bench() {
       print "redis." t ".p" d ".lat.p99_ns " $7 * 1e6 }'
 }
 
-# gcd and Redis take turns, repetition by repetition, so that a slow spell
-# of the machine falls on both.
+# gcd and its reference take turns, repetition by repetition, so that a
+# slow spell of the machine falls on both.
+collect_cases() {
+  local gb=$1 gcd=$2 n shape
+  n=$(scaled 1000000)
+  for shape in cycles ring random reach frozen; do
+    say "collection: $shape, $n objects"
+    for _ in $(seq "$COLLECT_REPS"); do
+      "$gb" "$gcd" collect "$shape" "$n" 1
+      "$PY" "$ROOT/bench/cpython_gc.py" "$shape" "$n" 1
+    done
+  done
+}
+
 ops_cases() {
   local dir=$1 gb=$2 gcd=$3 n
   n=$(scaled 200000)
@@ -87,12 +101,8 @@ main() {
   local out=${BENCH_OUT:-$dir/results.txt}
   : >"$out"
   machine >>"$out"
+  collect_cases "$gb" "$gcd" >>"$out"
   n=$(scaled 1000000)
-  for shape in cycles ring random reach frozen; do
-    say "collection: $shape, $n objects"
-    "$gb" "$gcd" collect "$shape" "$n" "$REPS" >>"$out"
-    "$PY" "$ROOT/bench/cpython_gc.py" "$shape" "$n" "$REPS" >>"$out"
-  done
   say "pause: collecting $n reachable objects under load"
   "$gb" "$gcd" pause "$n" "$REPS" >>"$out"
   say "operations: gcd, Redis"

@@ -719,18 +719,6 @@ static uint64_t release_outside(gcd_gc *gc, uint64_t wh) {
   return freed;
 }
 
-/* Frees U: first the references leaving it, walking cand[] (which the
- * split filled with U, in scan order) so that records and targets are
- * fetched ahead, and packing the members still in U (not reaped, not
- * rescued) to its front; then their entries, in that order, which is the
- * order they were allocated in for a graph built in one go, so the heap
- * gives their slot arrays back a run at a time. A member's word keeps its
- * TENT mark to the end, as the test for references inside U reads it; the
- * stamp goes stale with this collection, and tracking an entry again
- * zeroes its word. U is on no list (freeing an entry calls no collector
- * hook). */
-static uint64_t free_unreachable_closed(gcd_gc *gc);
-
 /* The tags of U (cand[0..u)), about to be freed, say so: T_NONE, in a pass
  * of their own (on this machine, writing them in the loop that packs U
  * cost more than a second loop does). Not needed when the survivors were
@@ -740,26 +728,6 @@ static void untag_unreachable(gcd_gc *gc, uint64_t u) {
     return;
   for (uint64_t i = 0; i < u; i++)
     set_tag(gc, gc->cand[i], GCD_GC_T_NONE);
-}
-
-static uint64_t free_unreachable(gcd_gc *gc) {
-  uint64_t freed = 0, u = 0;
-  ahead a = {0};
-  if (gc->unreach_closed)
-    return free_unreachable_closed(gc);
-  for (uint64_t i = 0; i < gc->ncand; i++) {
-    uint64_t wh = fetch_ahead(gc, &a, i);
-    uint32_t x = gc->cand[i];
-    if (!in_unreach(gc, x))
-      continue;
-    freed += release_outside(gc, wh);
-    gc->cand[u++] = x;
-  }
-  assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
-  untag_unreachable(gc, u);
-  gcd_heap_free_entries(gc->heap, gc->cand, u);
-  gc->count[GCD_GC_UNREACH] = 0;
-  return freed + u;
 }
 
 /* free_unreachable() where U is closed (split_unreachable): only the
@@ -775,6 +743,36 @@ static uint64_t free_unreachable_closed(gcd_gc *gc) {
       continue;
     if (w & OUT)
       freed += release_outside(gc, gc->heap->where[x]);
+    gc->cand[u++] = x;
+  }
+  assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
+  untag_unreachable(gc, u);
+  gcd_heap_free_entries(gc->heap, gc->cand, u);
+  gc->count[GCD_GC_UNREACH] = 0;
+  return freed + u;
+}
+
+/* Frees U: first the references leaving it, walking cand[] (which the
+ * split filled with U, in scan order) so that records and targets are
+ * fetched ahead, and packing the members still in U (not reaped, not
+ * rescued) to its front; then their entries, in that order, which is the
+ * order they were allocated in for a graph built in one go, so the heap
+ * gives their slot arrays back a run at a time. A member's word keeps its
+ * TENT mark to the end, as the test for references inside U reads it; the
+ * stamp goes stale with this collection, and tracking an entry again
+ * zeroes its word. U is on no list (freeing an entry calls no collector
+ * hook). */
+static uint64_t free_unreachable(gcd_gc *gc) {
+  uint64_t freed = 0, u = 0;
+  ahead a = {0};
+  if (gc->unreach_closed)
+    return free_unreachable_closed(gc);
+  for (uint64_t i = 0; i < gc->ncand; i++) {
+    uint64_t wh = fetch_ahead(gc, &a, i);
+    uint32_t x = gc->cand[i];
+    if (!in_unreach(gc, x))
+      continue;
+    freed += release_outside(gc, wh);
     gc->cand[u++] = x;
   }
   assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
