@@ -175,6 +175,11 @@ static size_t links_len(const gcd_gc *gc) {
   return ((size_t)gc->cap + GCD_GC_NLISTS) * sizeof(uint32_t);
 }
 
+/* Pages of the heap's state array, with one to spare at each end. */
+static size_t warmed_len(const gcd_gc *gc) {
+  return (size_t)gcd_heap_state_page(gc->heap, (uint32_t)(gc->cap - 1)) + 2;
+}
+
 static int alloc_arrays(gcd_gc *gc) {
   size_t cap = (size_t)gc->cap;
   gc->prev = gcd_shm_private_alloc(links_len(gc));
@@ -186,8 +191,9 @@ static int alloc_arrays(gcd_gc *gc) {
   gc->touched = malloc(cap * sizeof *gc->touched);
   gc->stack = malloc(cap * sizeof *gc->stack);
   gc->zombies = malloc(cap * sizeof *gc->zombies);
+  gc->warmed = calloc(warmed_len(gc), sizeof *gc->warmed);
   if (gc->prev && gc->next && gc->tag && gc->word && gc->cand &&
-      gc->dirty && gc->touched && gc->stack && gc->zombies)
+      gc->dirty && gc->touched && gc->stack && gc->zombies && gc->warmed)
     return 0;
   return GC_ENOMEM;
 }
@@ -223,6 +229,7 @@ void gcd_gc_destroy(gcd_gc *gc) {
   free(gc->touched);
   free(gc->stack);
   free(gc->zombies);
+  free(gc->warmed);
   memset(gc, 0, sizeof *gc);
 }
 
@@ -548,6 +555,16 @@ static void mark_reachable(gcd_gc *gc) {
   gc->nunreach = tent - revived;
 }
 
+/* Finish will write x's shared state to free it: its page is readied now,
+ * once per scan, outside the lock (gcd_heap_warm_state). */
+static void warm_state(gcd_gc *gc, uint32_t x) {
+  uint64_t page = gcd_heap_state_page(gc->heap, x);
+  if (gc->warmed[page] != gc->stamp) {
+    gc->warmed[page] = gc->stamp;
+    gcd_heap_warm_state(gc->heap, x);
+  }
+}
+
 /* Members still TENT form U: they are listed in cand[] (its first nwork
  * entries are W in scan order; the rest, members the mark revived, are
  * done with) and leave every list; the others are linked into W again, in
@@ -561,7 +578,8 @@ static void mark_reachable(gcd_gc *gc) {
  * comes from U: the counts of U sum to the references from U to U. The
  * references from U to any member are those inside W less those the mark
  * followed from the survivors. The two agree iff none leads to a
- * survivor. */
+ * survivor. And it readies the shared states finish will write to free U
+ * (warm_state). */
 static void split_unreachable(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK), last = ws;
   uint64_t u = 0, counts = 0;
@@ -571,6 +589,7 @@ static void split_unreachable(gcd_gc *gc) {
     uint32_t x = gc->cand[i];
     if (word_get(gc, x) & TENT) {
       counts += gcd_heap_refcount(gc->heap, x);
+      warm_state(gc, x);
       gc->cand[u++] = x;
       continue;
     }

@@ -611,6 +611,10 @@ void gcd_heap_free_entries(gcd_heap *h, const uint32_t *index, uint64_t n) {
   run_flush(h, &run);
 }
 
+void gcd_heap_warm_state(gcd_heap *h, uint32_t index) {
+  atomic_fetch_or_explicit(&h->states[index].flags, 0, RELAXED);
+}
+
 /* Loop thread. */
 uint64_t gcd_heap_decref(gcd_heap *h, uint32_t index) {
   uint64_t count = gcd_heap_refcount(h, index), left = count - 1;

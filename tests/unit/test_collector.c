@@ -513,6 +513,37 @@ static void test_collector_epochs_start_over(void **state) {
   verify(f, ext);
 }
 
+/* The split readies the page of shared state of every object it finds
+ * unreachable, once per page, for the frees under the lock; and leaves
+ * the states as they were. */
+static void test_collector_split_warms_states_to_be_freed(void **state) {
+  fixture *f = *state;
+  enum { N = 3000, K = 1024 }; /* about six pages of states, then two */
+  uint64_t *h = malloc(N * sizeof *h), *keep = malloc(K * sizeof *keep);
+  dropped_ring(f, h, N);
+  for (int i = 0; i < K; i++)
+    keep[i] = obj(f, 1);
+  uint32_t flags = gcd_heap_flags(&f->heap, ix(f, h[0]));
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_scan(&f->gc);
+  for (int i = 0; i < N; i++) {
+    uint32_t x = ix(f, h[i]); /* the handle still resolves: gen unchanged */
+    assert_int_equal(f->gc.warmed[gcd_heap_state_page(&f->heap, x)], f->gc.stamp);
+    assert_int_equal(gcd_heap_flags(&f->heap, x), flags);
+  }
+  assert_int_not_equal(f->gc.warmed[gcd_heap_state_page(&f->heap, ix(f, keep[K - 1]))],
+                       f->gc.stamp); /* a page of survivors only */
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  assert_int_equal(r.unreachable, N);
+  uint64_t *ext = ext_new(f);
+  for (int i = 0; i < K; i++)
+    ext[ix(f, keep[i])] = 1;
+  verify(f, ext);
+  free(h);
+  free(keep);
+}
+
 /* ---- generations and policy ---- */
 
 static void test_collector_survivors_promoted(void **state) {
@@ -888,6 +919,7 @@ int main(void) {
     T(test_collector_full_collection_retags_survivors),
     T(test_collector_mostly_surviving_full_collection_untags_garbage),
     T(test_collector_epochs_start_over),
+    T(test_collector_split_warms_states_to_be_freed),
       T(test_collector_survivors_promoted),
       T(test_collector_young_collection_ignores_old_garbage),
       T(test_collector_small_and_large_sets_found_alike),
