@@ -617,9 +617,13 @@ uint64_t gcd_gc_scan(gcd_gc *gc) {
   return n;
 }
 
-static bool in_unreach(const gcd_gc *gc, uint32_t x) {
-  uint64_t w = word_get(gc, x);
+/* A word of U: this collection's, still tentatively unreachable. */
+static bool unreach_word(const gcd_gc *gc, uint64_t w) {
   return member(gc, w) && (w & TENT);
+}
+
+static bool in_unreach(const gcd_gc *gc, uint32_t x) {
+  return unreach_word(gc, word_get(gc, x));
 }
 
 /* Objects freed during the scan: their children are already released; hand
@@ -738,67 +742,69 @@ static uint64_t release_outside(gcd_gc *gc, uint64_t wh) {
   return freed;
 }
 
-/* The tags of U (cand[0..u)), about to be freed, say so: T_NONE, in a pass
- * of their own (on this machine, writing them in the loop that packs U
- * cost more than a second loop does). Not needed when the survivors were
- * retagged: the range U's tags lie in is then given up (promote()). */
-static void untag_unreachable(gcd_gc *gc, uint64_t u) {
-  if (gc->retag)
-    return;
-  for (uint64_t i = 0; i < u; i++)
-    set_tag(gc, gc->cand[i], GCD_GC_T_NONE);
+/* Frees U's entries, packed to cand[0..u) by a release pass below, in
+ * that order, which is the order they were allocated in for a graph built
+ * in one go, so the heap gives their slot arrays back a run at a time.
+ * First their tags say T_NONE, in a pass of their own (on this machine,
+ * writing them in the loop that packs U cost more than a second loop
+ * does); not needed when the survivors were retagged: the range U's tags
+ * lie in is then given up (promote()). U is on no list (freeing an entry
+ * calls no collector hook). */
+static uint64_t free_packed(gcd_gc *gc, uint64_t u) {
+  assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
+  if (!gc->retag)
+    for (uint64_t i = 0; i < u; i++)
+      set_tag(gc, gc->cand[i], GCD_GC_T_NONE);
+  gcd_heap_free_entries(gc->heap, gc->cand, u);
+  gc->count[GCD_GC_UNREACH] = 0;
+  return u;
 }
 
-/* free_unreachable() where U is closed (split_unreachable): only the
- * members marked OUT have references to release, so the others' records
- * and slots are not read at all; the pass reads cand[] and the words. */
-static uint64_t free_unreachable_closed(gcd_gc *gc) {
-  uint64_t freed = 0, u = 0;
+/* Where U is closed (split_unreachable): only the members marked OUT have
+ * references to release, so the others' records and slots are not read at
+ * all; the pass reads cand[] and the words. Packs U; returns the objects
+ * the releases freed. */
+static uint64_t release_closed(gcd_gc *gc, uint64_t *u) {
+  uint64_t freed = 0;
   for (uint64_t i = 0; i < gc->ncand; i++) {
     fetch_word_ahead(gc, i);
     uint32_t x = gc->cand[i];
     uint64_t w = word_get(gc, x);
-    if (!member(gc, w) || !(w & TENT))
+    if (!unreach_word(gc, w))
       continue;
     if (w & OUT)
       freed += release_outside(gc, gc->heap->where[x]);
-    gc->cand[u++] = x;
+    gc->cand[(*u)++] = x;
   }
-  assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
-  untag_unreachable(gc, u);
-  gcd_heap_free_entries(gc->heap, gc->cand, u);
-  gc->count[GCD_GC_UNREACH] = 0;
-  return freed + u;
+  return freed;
 }
 
-/* Frees U: first the references leaving it, walking cand[] (which the
- * split filled with U, in scan order) so that records and targets are
- * fetched ahead, and packing the members still in U (not reaped, not
- * rescued) to its front; then their entries, in that order, which is the
- * order they were allocated in for a graph built in one go, so the heap
- * gives their slot arrays back a run at a time. A member's word keeps its
- * TENT mark to the end, as the test for references inside U reads it; the
- * stamp goes stale with this collection, and tracking an entry again
- * zeroes its word. U is on no list (freeing an entry calls no collector
- * hook). */
-static uint64_t free_unreachable(gcd_gc *gc) {
-  uint64_t freed = 0, u = 0;
+/* Otherwise every member's references leaving U are released, walking
+ * cand[] (which the split filled with U, in scan order) so that records
+ * and targets are fetched ahead, and packing the members still in U (not
+ * reaped, not rescued) to its front. */
+static uint64_t release_all(gcd_gc *gc, uint64_t *u) {
+  uint64_t freed = 0;
   ahead a = {0};
-  if (gc->unreach_closed)
-    return free_unreachable_closed(gc);
   for (uint64_t i = 0; i < gc->ncand; i++) {
     uint64_t wh = fetch_ahead(gc, &a, i);
     uint32_t x = gc->cand[i];
     if (!in_unreach(gc, x))
       continue;
     freed += release_outside(gc, wh);
-    gc->cand[u++] = x;
+    gc->cand[(*u)++] = x;
   }
-  assert(u == gc->count[GCD_GC_UNREACH]); /* cand[] and the count agree */
-  untag_unreachable(gc, u);
-  gcd_heap_free_entries(gc->heap, gc->cand, u);
-  gc->count[GCD_GC_UNREACH] = 0;
-  return freed + u;
+  return freed;
+}
+
+/* Frees U: the references leaving it, then its entries. A member's word
+ * keeps its TENT mark to the end, as the test for references inside U
+ * reads it; the stamp goes stale with this collection, and tracking an
+ * entry again zeroes its word. */
+static uint64_t free_unreachable(gcd_gc *gc) {
+  uint64_t u = 0;
+  uint64_t freed = gc->unreach_closed ? release_closed(gc, &u) : release_all(gc, &u);
+  return freed + free_packed(gc, u);
 }
 
 void gcd_gc_finish(gcd_gc *gc, gcd_gc_result *out) {
