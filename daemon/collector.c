@@ -565,6 +565,23 @@ static void warm_state(gcd_gc *gc, uint32_t x) {
   }
 }
 
+/* A working set that is all garbage (a heap of cycles, a ring): the mark
+ * revived nothing, so cand[] lists exactly U, in scan order, and W's list
+ * is left empty. With no survivor, no reference can lead from U to one: U
+ * is closed without summing its counts. */
+static bool split_all(gcd_gc *gc) {
+  uint32_t ws = sentinel(gc, GCD_GC_WORK);
+  if (gc->nunreach != gc->nwork)
+    return false;
+  assert(gc->ncand == gc->nwork); /* nothing revived, nothing appended */
+  for (uint64_t i = 0; i < gc->nwork; i++)
+    warm_state(gc, gc->cand[i]);
+  gc->next[ws] = gc->prev[ws] = ws;
+  gc->count[GCD_GC_UNREACH] = gc->nwork;
+  gc->unreach_closed = true;
+  return true;
+}
+
 /* Members still TENT form U: they are listed in cand[] (its first nwork
  * entries are W in scan order; the rest, members the mark revived, are
  * done with) and leave every list; the others are linked into W again, in
@@ -585,6 +602,8 @@ static void split_unreachable(gcd_gc *gc) {
   uint64_t u = 0, counts = 0;
   gc->retag = gc->collecting == GCD_GC_GENERATIONS - 1 &&
               gc->nunreach >= gc->nwork - gc->nunreach;
+  if (split_all(gc))
+    return;
   for (uint64_t i = 0; i < gc->nwork; i++) {
     uint32_t x = gc->cand[i];
     if (word_get(gc, x) & TENT) {
