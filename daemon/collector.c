@@ -115,7 +115,6 @@ static bool in_work(const gcd_gc *gc, uint32_t idx) {
 #define REFS_MASK ((UINT64_C(1) << 38) - 1)
 #define REFS_CLAMP (BIAS - 1)
 #define TENT (UINT64_C(1) << 38) /* visited by the mark, found unreachable so far */
-#define OUT (UINT64_C(1) << 39)  /* refers to something outside the set */
 #define STAMP_SHIFT 40
 
 _Static_assert(GCD_SLOTS_CAP_MAX < BIAS, "subtracting never borrows from TENT");
@@ -190,10 +189,11 @@ static int alloc_arrays(gcd_gc *gc) {
   gc->dirty = calloc(cap, sizeof *gc->dirty);
   gc->touched = malloc(cap * sizeof *gc->touched);
   gc->stack = malloc(cap * sizeof *gc->stack);
+  gc->outs = malloc(cap * sizeof *gc->outs); /* pages touched as used */
   gc->zombies = malloc(cap * sizeof *gc->zombies);
   gc->warmed = calloc(warmed_len(gc), sizeof *gc->warmed);
   if (gc->prev && gc->next && gc->tag && gc->word && gc->cand &&
-      gc->dirty && gc->touched && gc->stack && gc->zombies && gc->warmed)
+      gc->dirty && gc->touched && gc->stack && gc->outs && gc->zombies && gc->warmed)
     return 0;
   return GC_ENOMEM;
 }
@@ -228,6 +228,7 @@ void gcd_gc_destroy(gcd_gc *gc) {
   free(gc->dirty);
   free(gc->touched);
   free(gc->stack);
+  free(gc->outs);
   free(gc->zombies);
   free(gc->warmed);
   memset(gc, 0, sizeof *gc);
@@ -471,21 +472,20 @@ static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
   return r;
 }
 
-/* Then every reference from inside the set is subtracted. A member that
- * refers outside the set is marked OUT, and the references inside are
- * counted, for free_unreachable(). */
+/* Then every reference from inside the set is subtracted. The members
+ * that refer outside the set are listed in outs[], and the references
+ * inside are counted, for free_unreachable(). */
 void gcd_gc_subtract_refs(gcd_gc *gc) {
   ahead a = {0};
-  uint64_t inside = 0;
+  uint64_t inside = 0, nouts = 0;
   for (uint64_t i = 0; i < gc->ncand; i++) {
     uint64_t r = subtract_from(gc, fetch_ahead(gc, &a, i));
-    if (r & SUB_OUT) {
-      uint32_t x = gc->cand[i];
-      word_set(gc, x, word_get(gc, x) | OUT);
-    }
+    if (r & SUB_OUT)
+      gc->outs[nouts++] = gc->cand[i];
     inside += r & ~SUB_OUT;
   }
   gc->refs_inside = inside;
+  gc->nouts = nouts;
 }
 
 /* x is reachable: so is every member it refers to. One not visited yet gets
@@ -636,13 +636,10 @@ uint64_t gcd_gc_scan(gcd_gc *gc) {
   return n;
 }
 
-/* A word of U: this collection's, still tentatively unreachable. */
-static bool unreach_word(const gcd_gc *gc, uint64_t w) {
-  return member(gc, w) && (w & TENT);
-}
-
+/* x is in U: this collection's member, still tentatively unreachable. */
 static bool in_unreach(const gcd_gc *gc, uint32_t x) {
-  return unreach_word(gc, word_get(gc, x));
+  uint64_t w = word_get(gc, x);
+  return member(gc, w) && (w & TENT);
 }
 
 /* Objects freed during the scan: their children are already released; hand
@@ -779,22 +776,19 @@ static uint64_t free_packed(gcd_gc *gc, uint64_t u) {
   return u;
 }
 
-/* Where U is closed (split_unreachable): only the members marked OUT have
- * references to release, so the others' records and slots are not read at
- * all; the pass reads cand[] and the words. Packs U; returns the objects
- * the releases freed. */
+/* Where U is closed (split_unreachable): only the members listed in
+ * outs[] have references to release, so no other member's record, slots or
+ * word is read at all. U is as the split left it, packed in cand[]: a
+ * rescue or a member freed during the scan would have withdrawn the
+ * closure. Returns the objects the releases freed. */
 static uint64_t release_closed(gcd_gc *gc, uint64_t *u) {
   uint64_t freed = 0;
-  for (uint64_t i = 0; i < gc->ncand; i++) {
-    fetch_word_ahead(gc, i);
-    uint32_t x = gc->cand[i];
-    uint64_t w = word_get(gc, x);
-    if (!unreach_word(gc, w))
-      continue;
-    if (w & OUT)
+  for (uint64_t i = 0; i < gc->nouts; i++) {
+    uint32_t x = gc->outs[i];
+    if (in_unreach(gc, x)) /* else a survivor */
       freed += release_outside(gc, gc->heap->where[x]);
-    gc->cand[(*u)++] = x;
   }
+  *u = gc->ncand;
   return freed;
 }
 

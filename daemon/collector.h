@@ -110,8 +110,7 @@ typedef struct gcd_gc {
   /* The scan record of each entry is 16 bytes in two dense arrays, so that
    * a pass over the working set never reads a shared gcd_obj: the heap's
    * where[x] (where x's slots are) and
-   *   word[x]  stamp (bits 40..63) | OUT (bit 39) | TENT (bit 38) |
-   *            gc_refs + BIAS (0..37); OUT: x refers outside the set
+   *   word[x]  stamp (bits 40..63) | TENT (bit 38) | gc_refs + BIAS (0..37)
    * A word whose stamp is the active collection's marks a member of the
    * working set; every other entry carries an older stamp (or 0, written
    * when it is tracked), so membership costs one load. Words are written by
@@ -128,9 +127,12 @@ typedef struct gcd_gc {
   /* References from members to members, as subtracted, and those of them
    * the mark followed from members found reachable; from these the split
    * tells whether U is closed: no reference leads from it to a survivor,
-   * so that freeing it needs to read only the slots of members marked
-   * OUT. Finish withdraws that if a member changed during the scan. */
+   * so that freeing it needs to read only the slots of the members in
+   * outs[], those the subtract found referring outside the set. Finish
+   * withdraws that if a member changed during the scan. */
   uint64_t refs_inside, refs_reached;
+  uint32_t *outs;                /* collector thread; cap entries */
+  uint64_t nouts;
   bool unreach_closed;
   uint64_t nunreach;             /* members the mark left unreachable */
   uint32_t stamp;                /* of the active or last collection */
