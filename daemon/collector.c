@@ -526,6 +526,18 @@ static void fetch_word_ahead(const gcd_gc *gc, uint64_t i) {
     __builtin_prefetch((const void *)&gc->word[gc->cand[i + AHEAD_TARGETS]], 1);
 }
 
+/* Finish will write x's shared state if it frees x: the page is readied
+ * now, outside the lock, once per scan (gcd_heap_warm_state), when the
+ * mark first finds x unreachable. A member revived later has its page
+ * readied for nothing, which costs one write. */
+static void warm_state(gcd_gc *gc, uint32_t x) {
+  uint64_t page = gcd_heap_state_page(gc->heap, x);
+  if (gc->warmed[page] != gc->stamp) {
+    gc->warmed[page] = gc->stamp;
+    gcd_heap_warm_state(gc->heap, x);
+  }
+}
+
 /* CPython's move_unreachable, over cand[]: one walk in scan order. A member
  * with gc_refs > 0 is referenced from outside the set or by a member found
  * reachable before it; one with gc_refs <= 0 is tentatively unreachable
@@ -534,6 +546,7 @@ static void fetch_word_ahead(const gcd_gc *gc, uint64_t i) {
  * references are followed exactly once (refs_reached counts them). */
 static void mark_reachable(gcd_gc *gc) {
   uint64_t heavy_until = MARK_HEAVY, wh = 0, followed = 0, tent = 0, revived = 0;
+  uint64_t page = UINT64_MAX; /* of the last state readied */
   ahead a = {0};
   for (uint64_t i = 0; i < gc->ncand; i++) {
     bool heavy = i < heavy_until;
@@ -549,20 +562,14 @@ static void mark_reachable(gcd_gc *gc) {
     } else {
       word_set(gc, x, w | TENT);
       tent++;
+      if (gcd_heap_state_page(gc->heap, x) != page) {
+        page = gcd_heap_state_page(gc->heap, x);
+        warm_state(gc, x);
+      }
     }
   }
   gc->refs_reached = followed;
   gc->nunreach = tent - revived;
-}
-
-/* Finish will write x's shared state to free it: its page is readied now,
- * once per scan, outside the lock (gcd_heap_warm_state). */
-static void warm_state(gcd_gc *gc, uint32_t x) {
-  uint64_t page = gcd_heap_state_page(gc->heap, x);
-  if (gc->warmed[page] != gc->stamp) {
-    gc->warmed[page] = gc->stamp;
-    gcd_heap_warm_state(gc->heap, x);
-  }
 }
 
 /* A working set that is all garbage (a heap of cycles, a ring): the mark
@@ -574,8 +581,6 @@ static bool split_all(gcd_gc *gc) {
   if (gc->nunreach != gc->nwork)
     return false;
   assert(gc->ncand == gc->nwork); /* nothing revived, nothing appended */
-  for (uint64_t i = 0; i < gc->nwork; i++)
-    warm_state(gc, gc->cand[i]);
   gc->next[ws] = gc->prev[ws] = ws;
   gc->count[GCD_GC_UNREACH] = gc->nwork;
   gc->unreach_closed = true;
@@ -595,8 +600,7 @@ static bool split_all(gcd_gc *gc) {
  * comes from U: the counts of U sum to the references from U to U. The
  * references from U to any member are those inside W less those the mark
  * followed from the survivors. The two agree iff none leads to a
- * survivor. And it readies the shared states finish will write to free U
- * (warm_state). */
+ * survivor. */
 static void split_unreachable(gcd_gc *gc) {
   uint32_t ws = sentinel(gc, GCD_GC_WORK), last = ws;
   uint64_t u = 0, counts = 0;
@@ -608,7 +612,6 @@ static void split_unreachable(gcd_gc *gc) {
     uint32_t x = gc->cand[i];
     if (word_get(gc, x) & TENT) {
       counts += gcd_heap_refcount(gc->heap, x);
-      warm_state(gc, x);
       gc->cand[u++] = x;
       continue;
     }

@@ -513,10 +513,10 @@ static void test_collector_epochs_start_over(void **state) {
   verify(f, ext);
 }
 
-/* The split readies the page of shared state of every object it finds
+/* The mark readies the page of shared state of every object it finds
  * unreachable, once per page, for the frees under the lock; and leaves
  * the states as they were. */
-static void test_collector_split_warms_states_to_be_freed(void **state) {
+static void test_collector_mark_warms_states_to_be_freed(void **state) {
   fixture *f = *state;
   enum { N = 3000, K = 1024 }; /* about six pages of states, then two */
   uint64_t *h = malloc(N * sizeof *h), *keep = malloc(K * sizeof *keep);
@@ -919,7 +919,7 @@ int main(void) {
     T(test_collector_full_collection_retags_survivors),
     T(test_collector_mostly_surviving_full_collection_untags_garbage),
     T(test_collector_epochs_start_over),
-    T(test_collector_split_warms_states_to_be_freed),
+    T(test_collector_mark_warms_states_to_be_freed),
       T(test_collector_survivors_promoted),
       T(test_collector_young_collection_ignores_old_garbage),
       T(test_collector_small_and_large_sets_found_alike),
