@@ -590,11 +590,21 @@ static bool split_all(gcd_gc *gc) {
   return true;
 }
 
+/* Nothing unreachable (a heap in use): U is empty, so closed, and W's list
+ * is kept in the order it has, not relinked in scan order. */
+static bool split_none(gcd_gc *gc) {
+  if (gc->nunreach != 0)
+    return false;
+  gc->count[GCD_GC_UNREACH] = gc->ncand = 0;
+  gc->unreach_closed = true;
+  return true;
+}
+
 /* Members still TENT form U: they are listed in cand[] (its first nwork
  * entries are W in scan order; the rest, members the mark revived, are
  * done with) and leave every list; the others are linked into W again, in
- * that order. A ring or a heap of cycles is all garbage: no link is
- * written for it. The loop thread never touches the links of working-set
+ * that order. Where all of W is garbage or none of it is (split_all(),
+ * split_none()), no link is written. The loop thread never touches the links of working-set
  * members, so this needs no lock.
  *
  * It also settles whether U is closed: whether no reference leads from U
@@ -609,7 +619,7 @@ static void split_unreachable(gcd_gc *gc) {
   uint64_t u = 0, counts = 0;
   gc->retag = gc->collecting == GCD_GC_GENERATIONS - 1 &&
               gc->nunreach >= gc->nwork - gc->nunreach;
-  if (split_all(gc))
+  if (split_all(gc) || split_none(gc))
     return;
   for (uint64_t i = 0; i < gc->nwork; i++) {
     uint32_t x = gc->cand[i];
