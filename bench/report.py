@@ -72,10 +72,13 @@ def pause(r):
               f"max {ms(r[p + 'max_ns']):>9}  ({r[p + 'samples']:.0f} requests)")
 
 
-def ops(r):
-    print("== operations vs Redis (one connection; redis-benchmark -c 1 -d 16)")
+def ops(r, pre="", title="== operations vs Redis (one connection; redis-benchmark -c 1 -d 16)"):
+    if pre + "redis.set.p1.ops_per_s" not in r:
+        return
+    print(title)
     for d in (1, 16):
-        rs, rd = r.get(f"redis.set.p{d}.ops_per_s"), r.get(f"redis.del.p{d}.ops_per_s")
+        rs = r.get(f"{pre}redis.set.p{d}.ops_per_s")
+        rd = r.get(f"{pre}redis.del.p{d}.ops_per_s")
         if rs is None:
             continue
         ref = (rs + rd) / 2
@@ -85,17 +88,22 @@ def ops(r):
                            ("retain_release", "retain+release (" +
                             ("synchronous)" if d == 1 else "all answered)")),
                            ("retain_release_oneway", "retain+release (all one-way)")):
-            g = r.get(f"gcd.ops.{case}.p{d}.ops_per_s")
+            g = r.get(f"{pre}gcd.ops.{case}.p{d}.ops_per_s")
             if g is None:
                 continue
             print(f"depth {d:2}: gcd {what:32} {si(g):>7} ops/s   Redis SET {si(rs):>7} "
                   f"DEL {si(rd):>7} ops/s   gcd/Redis {g / ref:.2f}x")
-    p = "gcd.ops.alloc_release.p1.lat."
-    if p + "p50_ns" in r and "redis.set.p1.lat.p50_ns" in r:
+    p, q = pre + "gcd.ops.alloc_release.p1.lat.", pre + "redis.set.p1.lat."
+    if p + "p50_ns" in r and q + "p50_ns" in r:
         print(f"latency depth 1: gcd p50 {ms(r[p + 'p50_ns'])} p99 {ms(r[p + 'p99_ns'])}   "
-              f"Redis SET p50 {ms(r['redis.set.p1.lat.p50_ns'])} "
-              f"p99 {ms(r['redis.set.p1.lat.p99_ns'])}   p50 Redis/gcd "
-              f"{r['redis.set.p1.lat.p50_ns'] / r[p + 'p50_ns']:.2f}x")
+              f"Redis SET p50 {ms(r[q + 'p50_ns'])} "
+              f"p99 {ms(r[q + 'p99_ns'])}   p50 Redis/gcd "
+              f"{r[q + 'p50_ns'] / r[p + 'p50_ns']:.2f}x")
+
+
+def ops_one_cpu(r):
+    ops(r, "cpu1.", "== the same with each side on one CPU (taskset: gcd and its client on "
+        "one, Redis and redis-benchmark on one; no wakeup of another CPU in a round trip)")
 
 
 def managers(r):
@@ -136,7 +144,7 @@ def main():
           f"{r.get('machine.cores', 0):.0f} cores, {r.get('machine.ram_kb', 0) / 2**20:.0f} GiB, "
           f"Linux {r.get('machine.kernel', '?')}, CPython {r.get('py.version', '?')}, "
           f"Redis {r.get('machine.redis', '?')}")
-    for part in (collection, pause, ops, managers, scale):
+    for part in (collection, pause, ops, ops_one_cpu, managers, scale):
         part(r)
 
 

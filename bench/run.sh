@@ -53,8 +53,8 @@ machine() {
 # SET is one of its tests; DEL is not, so it runs as a command of its own.
 redis_bench() {
   local sock=$1 depth=$2 n=$3
-  { redis-benchmark -s "$sock" -t set -d 16 -P "$depth" -c 1 -n "$n" --csv
-    redis-benchmark -s "$sock" -P "$depth" -c 1 -n "$n" --csv del key:__rand_int__
+  { $PIN redis-benchmark -s "$sock" -t set -d 16 -P "$depth" -c 1 -n "$n" --csv
+    $PIN redis-benchmark -s "$sock" -P "$depth" -c 1 -n "$n" --csv del key:__rand_int__
   } 2>/dev/null |
     awk -F, -v d="$depth" '$2 !~ /rps/ { for (i = 1; i <= NF; i++) gsub(/"/, "", $i);
       t = tolower($1) ~ /^del/ ? "del" : tolower($1);
@@ -77,19 +77,36 @@ collect_cases() {
   done
 }
 
+# Each side's processes run wherever the scheduler puts them, or, with PIN
+# set (taskset -c CPU), all on one CPU: a round trip then has no wakeup of
+# another CPU in it, which on a virtual machine can cost more than the
+# request itself.
+PIN=""
+
 ops_cases() {
   local dir=$1 gb=$2 gcd=$3 n
   n=$(scaled 200000)
-  redis-server --port 0 --unixsocket "$dir/redis.sock" --save '' --appendonly no \
+  rm -f "$dir/redis.sock"
+  $PIN redis-server --port 0 --unixsocket "$dir/redis.sock" --save '' --appendonly no \
     --dir "$dir" --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do [[ -S $dir/redis.sock ]] && break; sleep 0.05; done
   for _ in $(seq "$REPS"); do
-    "$gb" "$gcd" ops "$(scaled 50000)"
+    $PIN "$gb" "$gcd" ops "$(scaled 50000)"
     redis_bench "$dir/redis.sock" 1 "$n"
     redis_bench "$dir/redis.sock" 16 "$((n * 4))"
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+# The same cases with gcd, its client, Redis and redis-benchmark all on
+# the first CPU this script may use; keys prefixed "cpu1.".
+ops_cases_one_cpu() {
+  local cpu
+  cpu=$("$PY" -c 'import os; print(min(os.sched_getaffinity(0)))')
+  PIN="taskset -c $cpu"
+  ops_cases "$@" | sed 's/^/cpu1./'
+  PIN=""
 }
 
 main() {
@@ -107,6 +124,8 @@ main() {
   "$gb" "$gcd" pause "$n" "$REPS" >>"$out"
   say "operations: gcd, Redis"
   ops_cases "$dir" "$gb" "$gcd" >>"$out"
+  say "operations: gcd, Redis, each on one CPU"
+  ops_cases_one_cpu "$dir" "$gb" "$gcd" >>"$out"
   say "multiprocessing.managers"
   "$PY" "$ROOT/bench/mp_managers.py" "$(scaled 1000)" >>"$out"
   say "scale: 8 processes"
