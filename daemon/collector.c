@@ -604,8 +604,8 @@ static bool split_none(gcd_gc *gc) {
  * entries are W in scan order; the rest, members the mark revived, are
  * done with) and leave every list; the others are linked into W again, in
  * that order. Where all of W is garbage or none of it is (split_all(),
- * split_none()), no link is written. The loop thread never touches the links of working-set
- * members, so this needs no lock.
+ * split_none()), no link is written. The loop thread never touches the
+ * links of working-set members, so this needs no lock.
  *
  * It also settles whether U is closed: whether no reference leads from U
  * to a member that survives. A member x of U has gc_refs 0 (unless the
