@@ -52,8 +52,8 @@
 #define GCD_LAYOUT_VERSION 2u
 #define GCD_META_HEADER_SIZE 4096u  /* the header owns the first page */
 
-/* The most slots a heap may have: the collector packs a slot offset and a
- * count of references from inside its working set into 36 bits. */
+/* The most slots a heap may have (512 GiB of slot words); the heap's
+ * private where[] packs an offset below it beside the slot count (heap.h). */
 #define GCD_SLOTS_CAP_MAX ((uint64_t)1 << 36)
 
 /* gcd_state.flags bits. The low byte is the object's state; bits 8.. belong

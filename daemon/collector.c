@@ -103,28 +103,37 @@ static bool in_work(const gcd_gc *gc, uint32_t idx) {
 }
 
 /* ------------------------------------------------------------------------
- * Scan records (collector.h). gc_refs is stored plus BIAS: it goes negative
- * when the loop thread adds a reference between the two passes of the scan
- * (the object is dirty then), and by at most the number of slots, which
- * GCD_SLOTS_CAP_MAX keeps below BIAS. A count above REFS_CLAMP is stored as
- * REFS_CLAMP: no more references than that can come from inside the set, so
- * the object is a root either way.
+ * Scan records (collector.h): 4 bytes an entry, so that the passes' random
+ * reads and writes of their targets' words fall on half as many cache
+ * lines. gc_refs is stored plus BIAS. It can go negative when the loop
+ * thread adds references between the update and the subtract (the object
+ * is dirty then, and rescued at finish whatever its gc_refs); a decrement
+ * stops at the field's floor rather than borrow from the bits above. A
+ * count of GCD_GC_WIDE_DEFAULT or more does not fit beside BIAS: the word
+ * is WIDE and holds an index into wide[], which keeps that member's
+ * gc_refs in 64 bits through the subtract; the subtract's end writes it
+ * back, clamped to the field (its sign is what the mark reads). An index
+ * of WIDE_ROOT means wide[] could not grow: the member is then taken as
+ * referenced from outside (kept, never freed wrongly).
  * ---------------------------------------------------------------------- */
 
-#define BIAS (UINT64_C(1) << 37)
-#define REFS_MASK ((UINT64_C(1) << 38) - 1)
-#define REFS_CLAMP (BIAS - 1)
-#define TENT (UINT64_C(1) << 38) /* visited by the mark, found unreachable so far */
-#define STAMP_SHIFT 40
+#define BIAS (UINT64_C(1) << 21)
+#define REFS_MASK ((UINT64_C(1) << 22) - 1)
+#define REFS_MAX (BIAS - 1) /* the largest gc_refs a narrow word holds */
+#define WIDE (UINT64_C(1) << 22) /* gc_refs in wide[], the low bits index it */
+#define WIDE_ROOT REFS_MASK /* as gc_refs: BIAS - 1, a root */
+#define TENT (UINT64_C(1) << 23) /* visited by the mark, found unreachable so far */
+#define STAMP_SHIFT 24
 
-_Static_assert(GCD_SLOTS_CAP_MAX < BIAS, "subtracting never borrows from TENT");
+_Static_assert(GCD_GC_WIDE_DEFAULT <= REFS_MAX, "a narrow count fits beside BIAS");
+_Static_assert(GCD_GC_STAMP_MAX == UINT32_MAX >> STAMP_SHIFT, "the stamp fills the word");
 
-static uint64_t word_get(const gcd_gc *gc, uint32_t x) {
+static uint64_t word_get(const gcd_gc *gc, uint32_t x) { /* zero-extended */
   return atomic_load_explicit(&gc->word[x], memory_order_relaxed);
 }
 
 static void word_set(gcd_gc *gc, uint32_t x, uint64_t w) {
-  atomic_store_explicit(&gc->word[x], w, memory_order_relaxed);
+  atomic_store_explicit(&gc->word[x], (uint32_t)w, memory_order_relaxed);
 }
 
 static bool member(const gcd_gc *gc, uint64_t w) {
@@ -211,6 +220,8 @@ int gcd_gc_init(gcd_gc *gc, gcd_heap *h) {
   gc->epoch = gc->young_from = gc->middle_from = gc->old_from = 1;
   gc->threshold[0] = 700;
   gc->threshold[1] = gc->threshold[2] = 10;
+  gc->wide_from = GCD_GC_WIDE_DEFAULT;
+  gc->wide_max = WIDE_ROOT; /* indexes 0..WIDE_ROOT - 1 */
   gc->enabled = true;
   h->gc = gc;
   return 0;
@@ -229,6 +240,7 @@ void gcd_gc_destroy(gcd_gc *gc) {
   free(gc->touched);
   free(gc->stack);
   free(gc->outs);
+  free(gc->wide);
   free(gc->zombies);
   free(gc->warmed);
   memset(gc, 0, sizeof *gc);
@@ -275,17 +287,28 @@ bool gcd_gc_untrack(gcd_gc *gc, uint32_t idx) {
  * One collection.
  * ---------------------------------------------------------------------- */
 
-/* A new stamp for a collection. When the 24 bits run out every word is
- * cleared, so that no entry stamped 2^24 collections ago passes for a
- * member (and no gc_refs long unused keeps being decremented). */
+/* A new stamp for a collection. When the 8 bits run out (every 255
+ * collections) every word is cleared, so that no entry stamped 255
+ * collections ago passes for a member (and no gc_refs long unused keeps
+ * being decremented): by the update that follows, without the lock. */
 static void next_stamp(gcd_gc *gc) {
   if (gc->stamp < GCD_GC_STAMP_MAX) {
     gc->stamp++;
     return;
   }
-  for (uint64_t i = 0; i < gc->heap->table_hwm; i++)
-    word_set(gc, (uint32_t)i, 0);
   gc->stamp = 1;
+  gc->words_stale = true;
+}
+
+/* Collector thread, no lock held: the loop thread may meanwhile zero the
+ * word of an entry it tracks, which is what this writes too. Entries from
+ * scan_hwm up were tracked after begin, their words zeroed then. The pages
+ * readied (warmed[]) are stamped as well. */
+static void clear_words(gcd_gc *gc) {
+  for (uint64_t i = 0; i < gc->scan_hwm; i++)
+    word_set(gc, (uint32_t)i, 0);
+  memset(gc->warmed, 0, warmed_len(gc) * sizeof *gc->warmed);
+  gc->words_stale = false;
 }
 
 /* The tag each list's members get when the epochs start over. */
@@ -351,9 +374,28 @@ static uint32_t work_low(const gcd_gc *gc) {
   return lo > gc->frozen_below ? lo : gc->frozen_below;
 }
 
+/* x's count does not fit its word: gc_refs goes to wide[]. Returns the
+ * word's low bits, the index, or WIDE_ROOT if wide[] cannot grow. */
+static uint64_t wide_add(gcd_gc *gc, uint32_t x, uint64_t c) {
+  if (gc->nwide == gc->wide_cap) {
+    uint64_t cap = gc->wide_cap ? 2 * gc->wide_cap : 64;
+    if (cap > gc->wide_max)
+      cap = gc->wide_max;
+    gcd_gc_wide *w = cap > gc->wide_cap ? realloc(gc->wide, cap * sizeof *w) : NULL;
+    if (w == NULL) {
+      gc->wide_root = true;
+      return WIDE_ROOT;
+    }
+    gc->wide = w;
+    gc->wide_cap = cap;
+  }
+  gc->wide[gc->nwide] = (gcd_gc_wide){.x = x, .refs = (int64_t)(c < INT64_MAX ? c : INT64_MAX)};
+  return gc->nwide++;
+}
+
 static void update_one(gcd_gc *gc, uint32_t x, uint64_t stamp) {
   uint64_t c = gcd_heap_refcount(gc->heap, x);
-  word_set(gc, x, stamp | (BIAS + (c < REFS_CLAMP ? c : REFS_CLAMP)));
+  word_set(gc, x, c < gc->wide_from ? stamp | (BIAS + c) : stamp | WIDE | wide_add(gc, x, c));
   gc->cand[gc->ncand++] = x;
 }
 
@@ -387,7 +429,10 @@ static void update_by_index(gcd_gc *gc, uint64_t stamp) {
 
 uint64_t gcd_gc_update_refs(gcd_gc *gc) {
   uint64_t stamp = (uint64_t)gc->stamp << STAMP_SHIFT;
-  gc->ncand = 0;
+  if (gc->words_stale)
+    clear_words(gc);
+  gc->ncand = gc->nwide = 0;
+  gc->wide_root = false;
   if (gc->count[GCD_GC_WORK] * INDEX_SCAN_RATIO >= gc->scan_hwm)
     update_by_index(gc, stamp);
   else
@@ -457,6 +502,17 @@ HOT uint64_t fetch_ahead(const gcd_gc *gc, ahead *a, uint64_t i) {
  * one points outside it (to an older or untracked object). */
 #define SUB_OUT (UINT64_C(1) << 63)
 
+/* One reference to the member whose word is w: gc_refs - 1, stopping at
+ * the field's floor (see BIAS), or in wide[]. */
+static void subtract_one(gcd_gc *gc, uint32_t t, uint64_t w) {
+  if (__builtin_expect((w & WIDE) != 0, 0)) {
+    if ((w & REFS_MASK) != WIDE_ROOT)
+      gc->wide[w & REFS_MASK].refs--;
+    return;
+  }
+  word_set(gc, t, w - ((w & REFS_MASK) != 0));
+}
+
 static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
   const _Atomic uint32_t *s = where_edges(gc, wh);
   uint64_t r = 0;
@@ -466,7 +522,7 @@ static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
     if (t == 0)
       continue;
     if (t < gc->cap && member(gc, w = word_get(gc, t))) {
-      word_set(gc, t, w - 1);
+      subtract_one(gc, t, w);
       r++;
     } else {
       r |= SUB_OUT;
@@ -474,6 +530,20 @@ static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
   }
   return r;
 }
+
+/* The wide members' gc_refs back into their words, clamped to the field:
+ * from here on only the sign matters. A WIDE_ROOT word is left as it is:
+ * its low bits read as gc_refs BIAS - 1, referenced from outside. */
+static void wide_settle(gcd_gc *gc) {
+  uint64_t stamp = (uint64_t)gc->stamp << STAMP_SHIFT;
+  for (uint64_t i = 0; i < gc->nwide; i++) {
+    int64_t r = gc->wide[i].refs;
+    r = r > (int64_t)REFS_MAX ? (int64_t)REFS_MAX : r < -(int64_t)BIAS ? -(int64_t)BIAS : r;
+    word_set(gc, gc->wide[i].x, stamp | (uint64_t)((int64_t)BIAS + r));
+  }
+  gc->nwide = 0;
+}
+
 
 /* Then every reference from inside the set is subtracted. The members
  * that refer outside the set are listed in outs[], and the references
@@ -489,6 +559,7 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
   }
   gc->refs_inside = inside;
   gc->nouts = nouts;
+  wide_settle(gc);
 }
 
 /* x is reachable: so is every member it refers to. One not visited yet gets

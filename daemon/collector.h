@@ -54,7 +54,14 @@ enum {
   GCD_GC_NLISTS = 7
 };
 
-#define GCD_GC_STAMP_MAX ((1u << 24) - 1) /* stamps run 1..this, then wrap */
+#define GCD_GC_STAMP_MAX 255u /* stamps run 1..this, then wrap */
+#define GCD_GC_WIDE_DEFAULT (1u << 20) /* counts from here on go to wide[] */
+
+/* The gc_refs of a member whose count is too large for its scan word. */
+typedef struct gcd_gc_wide {
+  uint32_t x;
+  int64_t refs;
+} gcd_gc_wide;
 
 #define GCD_GC_DEBUG_SAVEALL 0x20 /* as CPython's gc.DEBUG_SAVEALL */
 
@@ -107,17 +114,24 @@ typedef struct gcd_gc {
   uint64_t cap;                  /* heap table entries */
   uint32_t *prev, *next;         /* list links; sentinels at cap + list */
   _Atomic uint32_t *tag;         /* epoch tags, see above */
-  /* The scan record of each entry is 16 bytes in two dense arrays, so that
+  /* The scan record of each entry is 12 bytes in two dense arrays, so that
    * a pass over the working set never reads a shared gcd_obj: the heap's
    * where[x] (where x's slots are) and
-   *   word[x]  stamp (bits 40..63) | TENT (bit 38) | gc_refs + BIAS (0..37)
+   *   word[x]  stamp (bits 24..31) | TENT (bit 23) | WIDE (bit 22) |
+   *            gc_refs + BIAS (0..21), or with WIDE an index into wide[]
    * A word whose stamp is the active collection's marks a member of the
    * working set; every other entry carries an older stamp (or 0, written
    * when it is tracked), so membership costs one load. Words are written by
    * the collector thread; the loop thread only zeroes the word of an entry
    * it tracks, never a member's (a member freed during a collection stays
    * a zombie, its entry not reused until finish), hence relaxed atomics. */
-  _Atomic uint64_t *word;
+  _Atomic uint32_t *word;
+  gcd_gc_wide *wide;             /* collector thread, update to subtract */
+  uint64_t nwide, wide_cap;
+  uint64_t wide_from;            /* GCD_GC_WIDE_DEFAULT; tests lower it */
+  uint64_t wide_max;             /* entries wide[] may grow to; tests too */
+  bool wide_root;                /* wide[] could not grow this collection */
+  bool words_stale;              /* stamps wrapped: update clears the words */
   uint32_t *cand;                /* the working set in scan order, then the
                                     members revived by the mark; 2 * cap;
                                     after the mark, U in scan order */

@@ -259,9 +259,11 @@ static void test_collector_stamp_wrap_forgets_old_members(void **state) {
   drop(f, b);
   gcd_gc_begin(&f->gc, 2);
   assert_int_equal(f->gc.stamp, 1);
+  gcd_gc_update_refs(&f->gc); /* clears the words first */
   uint64_t w = atomic_load(&f->gc.word[ix(f, r)]);
-  assert_int_not_equal((uint32_t)(w >> 40), 1);
-  gcd_gc_scan(&f->gc);
+  assert_int_not_equal((uint32_t)(w >> 24), 1);
+  gcd_gc_subtract_refs(&f->gc);
+  gcd_gc_mark(&f->gc);
   gcd_gc_result res;
   gcd_gc_finish(&f->gc, &res);
   assert_int_equal(res.unreachable, 2);
@@ -269,6 +271,89 @@ static void test_collector_stamp_wrap_forgets_old_members(void **state) {
   uint64_t *ext = ext_new(f);
   ext[ix(f, r)] = 1;
   verify(f, ext);
+}
+
+/* A count too large for a 4-byte scan word keeps gc_refs in wide[] (the
+ * threshold lowered to 2 here): exact, so a hub referenced only from
+ * garbage is garbage, and one that a client also holds survives. */
+static void test_collector_wide_counts_stay_exact(void **state) {
+  fixture *f = *state;
+  f->gc.wide_from = 3;
+  uint64_t hub = obj(f, 1), held = obj(f, 1), r[3];
+  for (int i = 0; i < 3; i++) { /* each r[i] holds itself, the hub and held */
+    r[i] = obj(f, 3);
+    link(f, r[i], 0, hub);
+    link(f, r[i], 1, held);
+    link(f, r[i], 2, r[i]);
+  }
+  link(f, hub, 0, r[0]);
+  drop(f, hub);
+  for (int i = 0; i < 3; i++)
+    drop(f, r[i]);
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_update_refs(&f->gc);
+  assert_int_equal(f->gc.nwide, 2); /* hub (count 3), held (count 4) */
+  gcd_gc_subtract_refs(&f->gc);
+  gcd_gc_mark(&f->gc);
+  gcd_gc_result res;
+  gcd_gc_finish(&f->gc, &res);
+  assert_int_equal(res.unreachable, 4); /* hub and r[0..2] */
+  assert_stale(f, hub);
+  assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, held)), 1);
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, held)] = 1;
+  verify(f, ext);
+}
+
+/* Where wide[] cannot grow, a member with a large count is kept as if
+ * referenced from outside: a leak for one collection, never a wrong
+ * free; the next collection that can count it frees it. */
+static void test_collector_wide_overflow_keeps_the_member(void **state) {
+  fixture *f = *state;
+  f->gc.wide_from = 2;
+  f->gc.wide_max = 0;
+  uint64_t hub = obj(f, 1), r[2];
+  for (int i = 0; i < 2; i++) { /* each r[i] holds itself and the hub */
+    r[i] = obj(f, 2);
+    link(f, r[i], 0, hub);
+    link(f, r[i], 1, r[i]);
+  }
+  link(f, hub, 0, r[0]);
+  drop(f, hub);
+  drop(f, r[0]);
+  drop(f, r[1]);
+  gcd_gc_result res = collect(f, 2);
+  assert_true(f->gc.wide_root);
+  /* hub (count 2) and r[0] (count 2) are kept; r[1] is not counted wide
+   * and nothing kept reaches it */
+  assert_int_equal(res.unreachable, 1);
+  assert_int_equal(live(f), 2);
+  f->gc.wide_max = 64;
+  assert_int_equal(collect(f, 2).unreachable, 2);
+  assert_false(f->gc.wide_root);
+  assert_int_equal(live(f), 0);
+}
+
+/* gc_refs is 22 bits plus a bias; references the loop thread adds between
+ * the update and the subtract can take it below the field's floor. The
+ * subtract stops there instead of borrowing from the stamp (which would
+ * make the member a stranger to its own collection). Set the word to the
+ * floor as 2^21 such additions would have. */
+static void test_collector_subtract_stops_at_the_floor(void **state) {
+  fixture *f = *state;
+  uint64_t a, b;
+  dropped_pair(f, &a, &b);
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_update_refs(&f->gc);
+  uint32_t floor = f->gc.stamp << 24; /* gc_refs + bias = 0 */
+  atomic_store(&f->gc.word[ix(f, a)], floor);
+  gcd_gc_subtract_refs(&f->gc); /* b's reference to a */
+  assert_int_equal(atomic_load(&f->gc.word[ix(f, a)]), floor);
+  gcd_gc_mark(&f->gc);
+  gcd_gc_result res;
+  gcd_gc_finish(&f->gc, &res);
+  assert_int_equal(res.unreachable, 2);
+  verify(f, ext_new(f));
 }
 
 static void test_collector_cycle_held_by_retain_survives(void **state) {
@@ -909,7 +994,10 @@ int main(void) {
       T(test_collector_chain_after_garbage_survives),
       T(test_collector_huge_count_is_a_root),
       T(test_collector_stamp_wrap_forgets_old_members),
-      T(test_collector_cycle_held_by_retain_survives),
+      T(test_collector_wide_counts_stay_exact),
+      T(test_collector_wide_overflow_keeps_the_member),
+      T(test_collector_subtract_stops_at_the_floor),
+    T(test_collector_cycle_held_by_retain_survives),
       T(test_collector_cycle_reachable_from_cycle_root_survives),
       T(test_collector_cycle_reachable_only_from_garbage_freed),
       T(test_collector_outside_child_released),
