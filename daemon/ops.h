@@ -52,7 +52,8 @@ int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
 int gcd_ops_resume(gcd_daemon *d, gcd_gcreq *req, gcd_session **s,
                    gcd_reply *out);
 
-/** Session closing: its waiting frame, if any, will be dropped on return. */
+/** Session closing: its waiting frame, if any, will be dropped on return,
+ *  and the memory kept for its next frame is freed. */
 void gcd_ops_abandon(gcd_session *s);
 
 /** Frees a frame's request that will never be resumed (daemon stopping). */

@@ -499,8 +499,7 @@ static void on_closed(uv_handle_t *h) {
   uint64_t dropped;
 
   gcd_gcthread_lock(&d->gct);
-  gcd_ops_abandon(&c->session);
-  dropped = gcd_session_close(d, &c->session);
+  dropped = gcd_session_close(d, &c->session); /* abandons its frames too */
   gcd_gcthread_unlock(&d->gct);
 
   gcd_log_info("session %" PRIu64 " closed (pid %ld, \"%s\"): %" PRIu64 " requests, "

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "gcclient.h"
+#include "ops.h"
 
 void gcd_session_daemon_init(gcd_daemon *d) {
   d->sessions = NULL;
@@ -64,6 +65,7 @@ static void release_one(void *ctx, uint64_t handle, uint64_t count) {
 uint64_t gcd_session_close(gcd_daemon *d, gcd_session *s) {
   release_ctx r = {&d->heap, 0};
 
+  gcd_ops_abandon(s); /* its waiting frame, and the memory kept for frames */
   gcd_holds_each(&s->holds, release_one, &r);
   gcd_holds_destroy(&s->holds);
   if (s->prev != NULL)

@@ -56,6 +56,8 @@ typedef struct gcd_session {
   gcd_holds holds;       /* this client's retains */
   void *pending;         /* ops.c: a request frame waiting on the collector
                             thread; no other frame runs until it is answered */
+  void *spare;           /* ops.c: the last frame's memory, for the next;
+                            freed by gcd_ops_abandon() */
   bool quiet_failed;     /* ops.c: a quiet request's failure was answered and
                             no ordinary answer has followed it yet */
   uint64_t requests, ops, errors;
@@ -87,8 +89,9 @@ void gcd_session_open(gcd_daemon *d, gcd_session *s, pid_t pid, uid_t uid,
                       gid_t gid);
 
 /**
- * Ends a session: drops every retain it still holds (objects only it kept
- * alive are freed, with what they alone reached) and unlinks it from d.
+ * Ends a session: abandons its frames (gcd_ops_abandon()), drops every
+ * retain it still holds (objects only it kept alive are freed, with what
+ * they alone reached) and unlinks it from d.
  * The caller frees the memory. Returns the number of retains dropped.
  */
 uint64_t gcd_session_close(gcd_daemon *d, gcd_session *s);
