@@ -56,8 +56,8 @@ typedef struct gcd_session {
   gcd_holds holds;       /* this client's retains */
   void *pending;         /* ops.c: a request frame waiting on the collector
                             thread; no other frame runs until it is answered */
-  void *spare;           /* ops.c: the last frame's memory, for the next;
-                            freed by gcd_ops_abandon() */
+  void *spare;           /* ops.c: the last frame's memory (about 9 KiB),
+                            for the next; freed by gcd_ops_abandon() */
   bool quiet_failed;     /* ops.c: a quiet request's failure was answered and
                             no ordinary answer has followed it yet */
   uint64_t requests, ops, errors;
