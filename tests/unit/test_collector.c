@@ -274,7 +274,7 @@ static void test_collector_stamp_wrap_forgets_old_members(void **state) {
 }
 
 /* A count too large for a 4-byte scan word keeps gc_refs in wide[] (the
- * threshold lowered to 2 here): exact, so a hub referenced only from
+ * threshold lowered to 3 here): exact, so a hub referenced only from
  * garbage is garbage, and one that a client also holds survives. */
 static void test_collector_wide_counts_stay_exact(void **state) {
   fixture *f = *state;
