@@ -157,15 +157,18 @@ static const _Atomic uint32_t *where_edges(const gcd_gc *gc, uint64_t wh) {
   return gcd_heap_edges(gc->heap, gcd_where_off(wh));
 }
 
+/* Whether entry t (not 0) is a working-set member; *w gets its word. A
+ * member's entry is not reused before finish (zombies), so the index
+ * alone, checked against the stamp, says. */
+static bool member_at(const gcd_gc *gc, uint32_t t, uint64_t *w) {
+  return t < gc->cap && member(gc, *w = word_get(gc, t));
+}
+
 /* The working-set member an edge points to, or 0. Reads an edge the loop
- * thread may be writing: atomically. A member's entry is not reused before
- * finish (zombies), so the index alone, checked against the stamp, says. */
+ * thread may be writing: atomically. */
 static uint32_t target(const gcd_gc *gc, const _Atomic uint32_t *edge, uint64_t *w) {
   uint32_t t = atomic_load_explicit(edge, memory_order_relaxed);
-  if (t == 0 || t >= gc->cap)
-    return 0;
-  *w = word_get(gc, t);
-  return member(gc, *w) ? t : 0;
+  return t != 0 && member_at(gc, t, w) ? t : 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -497,11 +500,6 @@ HOT uint64_t fetch_ahead(const gcd_gc *gc, ahead *a, uint64_t i) {
   return a->ring[i % AHEAD_RING];
 }
 
-/* Subtracts the references of the member whose record is wh from their
- * targets' gc_refs. Returns how many point inside the set, plus SUB_OUT if
- * one points outside it (to an older or untracked object). */
-#define SUB_OUT (UINT64_C(1) << 63)
-
 /* One reference to the member whose word is w: gc_refs - 1, stopping at
  * the field's floor (see BIAS), or in wide[]. */
 static void subtract_one(gcd_gc *gc, uint32_t t, uint64_t w) {
@@ -513,6 +511,11 @@ static void subtract_one(gcd_gc *gc, uint32_t t, uint64_t w) {
   word_set(gc, t, w - ((w & REFS_MASK) != 0));
 }
 
+/* Subtracts the references of the member whose record is wh from their
+ * targets' gc_refs. Returns how many point inside the set, plus SUB_OUT if
+ * one points outside it (to an older or untracked object). */
+#define SUB_OUT (UINT64_C(1) << 63)
+
 static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
   const _Atomic uint32_t *s = where_edges(gc, wh);
   uint64_t r = 0;
@@ -521,7 +524,7 @@ static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
     uint64_t w;
     if (t == 0)
       continue;
-    if (t < gc->cap && member(gc, w = word_get(gc, t))) {
+    if (member_at(gc, t, &w)) {
       subtract_one(gc, t, w);
       r++;
     } else {
@@ -543,7 +546,6 @@ static void wide_settle(gcd_gc *gc) {
   }
   gc->nwide = 0;
 }
-
 
 /* Then every reference from inside the set is subtracted. The members
  * that refer outside the set are listed in outs[], and the references
@@ -604,8 +606,11 @@ static void fetch_word_ahead(const gcd_gc *gc, uint64_t i) {
  * now, outside the lock, once per scan (gcd_heap_warm_state), when the
  * mark first finds x unreachable. A member revived later has its page
  * readied for nothing, which costs one write. */
-static void warm_state(gcd_gc *gc, uint32_t x) {
+static void warm_state(gcd_gc *gc, uint32_t x, uint64_t *last) {
   uint64_t page = gcd_heap_state_page(gc->heap, x);
+  if (page == *last) /* the pass runs in order: mostly the page before */
+    return;
+  *last = page;
   if (gc->warmed[page] != gc->stamp) {
     gc->warmed[page] = gc->stamp;
     gcd_heap_warm_state(gc->heap, x);
@@ -636,10 +641,7 @@ static void mark_reachable(gcd_gc *gc) {
     } else {
       word_set(gc, x, w | TENT);
       tent++;
-      if (gcd_heap_state_page(gc->heap, x) != page) {
-        page = gcd_heap_state_page(gc->heap, x);
-        warm_state(gc, x);
-      }
+      warm_state(gc, x, &page);
     }
   }
   gc->refs_reached = followed;

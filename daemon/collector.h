@@ -158,7 +158,7 @@ typedef struct gcd_gc {
   uint64_t ntouched;
   uint32_t *stack;               /* rescue stack, lock held */
   uint32_t *warmed;              /* per page of heap states: the stamp of
-                                    the scan that warmed it (split) */
+                                    the scan that warmed it (the mark) */
   uint32_t *zombies;             /* freed during the collection, memory kept */
   uint64_t nzombies;
   uint64_t count[GCD_GC_NLISTS]; /* objects on each list */

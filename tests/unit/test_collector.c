@@ -119,6 +119,20 @@ static gcd_gc_result collect(fixture *f, int gen) {
   return r;
 }
 
+/* The last step of a collection run step by step. */
+static gcd_gc_result finish(fixture *f) {
+  gcd_gc_result r;
+  gcd_gc_finish(&f->gc, &r);
+  return r;
+}
+
+/* Verifies heap and collector with h the one object held from outside. */
+static void verify_held(fixture *f, uint64_t h) {
+  uint64_t *ext = ext_new(f);
+  ext[ix(f, h)] = 1;
+  verify(f, ext);
+}
+
 static void assert_stale(fixture *f, uint64_t h) {
   uint32_t i;
   assert_int_equal(gcd_heap_resolve(&f->heap, h, &i), GC_ESTALE);
@@ -177,9 +191,7 @@ static void test_collector_back_edges_revive_what_they_reach(void **state) {
   gcd_gc_result r = collect(f, 2);
   assert_int_equal(r.unreachable, 0);
   assert_int_equal(live(f), 3);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, b)] = 1;
-  verify(f, ext);
+  verify_held(f, b);
 }
 
 /* A chain pointing backwards: every object but the last is revived. */
@@ -264,13 +276,10 @@ static void test_collector_stamp_wrap_forgets_old_members(void **state) {
   assert_int_not_equal((uint32_t)(w >> 24), 1);
   gcd_gc_subtract_refs(&f->gc);
   gcd_gc_mark(&f->gc);
-  gcd_gc_result res;
-  gcd_gc_finish(&f->gc, &res);
+  gcd_gc_result res = finish(f);
   assert_int_equal(res.unreachable, 2);
   assert_int_equal(live(f), 1);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, r)] = 1;
-  verify(f, ext);
+  verify_held(f, r);
 }
 
 /* A count too large for a 4-byte scan word keeps gc_refs in wide[] (the
@@ -295,14 +304,11 @@ static void test_collector_wide_counts_stay_exact(void **state) {
   assert_int_equal(f->gc.nwide, 2); /* hub (count 3), held (count 4) */
   gcd_gc_subtract_refs(&f->gc);
   gcd_gc_mark(&f->gc);
-  gcd_gc_result res;
-  gcd_gc_finish(&f->gc, &res);
+  gcd_gc_result res = finish(f);
   assert_int_equal(res.unreachable, 4); /* hub and r[0..2] */
   assert_stale(f, hub);
   assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, held)), 1);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, held)] = 1;
-  verify(f, ext);
+  verify_held(f, held);
 }
 
 /* Where wide[] cannot grow, a member with a large count is kept as if
@@ -350,8 +356,7 @@ static void test_collector_subtract_stops_at_the_floor(void **state) {
   gcd_gc_subtract_refs(&f->gc); /* b's reference to a */
   assert_int_equal(atomic_load(&f->gc.word[ix(f, a)]), floor);
   gcd_gc_mark(&f->gc);
-  gcd_gc_result res;
-  gcd_gc_finish(&f->gc, &res);
+  gcd_gc_result res = finish(f);
   assert_int_equal(res.unreachable, 2);
   verify(f, ext_new(f));
 }
@@ -366,9 +371,7 @@ static void test_collector_cycle_held_by_retain_survives(void **state) {
   assert_int_equal(r.unreachable, 0);
   assert_int_equal(r.survivors, 2);
   assert_int_equal(live(f), 2);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, a)] = 1;
-  verify(f, ext);
+  verify_held(f, a);
   drop(f, a);
   assert_int_equal(collect(f, 2).unreachable, 2);
   assert_int_equal(live(f), 0);
@@ -428,9 +431,7 @@ static void test_collector_outside_child_released(void **state) {
   assert_int_equal(collect(f, 2).unreachable, 2);
   rc = gcd_heap_refcount(&f->heap, ix(f, old));
   assert_int_equal(rc, 1);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, old)] = 1;
-  verify(f, ext);
+  verify_held(f, old);
 }
 
 /* Freeing U reads only the slots of members that refer outside the set
@@ -450,13 +451,10 @@ static void test_collector_garbage_reference_to_survivor_released(void **state) 
   gcd_gc_begin(&f->gc, 2);
   gcd_gc_scan(&f->gc);
   assert_false(f->gc.unreach_closed);
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, 2);
   assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, s)), 1);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, s)] = 1;
-  verify(f, ext);
+  verify_held(f, s);
 }
 
 static void test_collector_closed_garbage_releases_what_lies_outside(void **state) {
@@ -476,15 +474,12 @@ static void test_collector_closed_garbage_releases_what_lies_outside(void **stat
   gcd_gc_begin(&f->gc, 0);
   gcd_gc_scan(&f->gc);
   assert_true(f->gc.unreach_closed);
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, 2);
   assert_int_equal(r.freed, 3); /* a, b, and the leaf by its count */
   assert_stale(f, leaf);
   assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, old)), 1);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, old)] = 1;
-  verify(f, ext);
+  verify_held(f, old);
 }
 
 static void test_collector_rescue_reopens_closed_garbage(void **state) {
@@ -501,15 +496,12 @@ static void test_collector_rescue_reopens_closed_garbage(void **state) {
   gcd_gc_scan(&f->gc);
   assert_true(f->gc.unreach_closed);
   gcd_heap_incref(&f->heap, ix(f, a));
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.rescued, 2);
   assert_int_equal(r.unreachable, 1);
   assert_stale(f, c);
   assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, a)), 2); /* b and the retain */
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, a)] = 1;
-  verify(f, ext);
+  verify_held(f, a);
 }
 
 /* A full collection that frees more than survives retags the survivors
@@ -523,8 +515,7 @@ static void test_collector_full_collection_retags_survivors(void **state) {
   gcd_gc_begin(&f->gc, 2);
   gcd_gc_scan(&f->gc);
   assert_true(f->gc.retag);
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, 4);
   assert_int_equal(gcd_gc_generation(&f->gc, ix(f, s)), 2);
   assert_int_equal(collect(f, 2).examined, 1); /* the freed four are not members */
@@ -546,8 +537,7 @@ static void test_collector_mostly_surviving_full_collection_untags_garbage(void 
   gcd_gc_begin(&f->gc, 2);
   gcd_gc_scan(&f->gc);
   assert_false(f->gc.retag); /* three survive, two are freed */
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, 2);
   assert_int_equal(collect(f, 2).examined, 3);
   uint64_t *ext = ext_new(f);
@@ -578,8 +568,7 @@ static void test_collector_epochs_start_over(void **state) {
   gcd_gc_begin(&f->gc, 0);
   assert_true(f->gc.epoch < 16);
   gcd_gc_scan(&f->gc);
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.examined, 1); /* fresh only */
   assert_int_equal(gcd_gc_generation(&f->gc, ix(f, frozen)), GCD_GC_PERMANENT);
   assert_int_equal(gcd_gc_generation(&f->gc, ix(f, old)), 2);
@@ -618,8 +607,7 @@ static void test_collector_mark_warms_states_to_be_freed(void **state) {
   }
   assert_int_not_equal(f->gc.warmed[gcd_heap_state_page(&f->heap, ix(f, keep[K - 1]))],
                        f->gc.stamp); /* a page of survivors only */
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, N);
   uint64_t *ext = ext_new(f);
   for (int i = 0; i < K; i++)
@@ -820,14 +808,11 @@ static void test_collector_dirty_object_rescued(void **state) {
   gcd_gc_scan(&f->gc); /* both look unreachable */
   /* Meanwhile a client retains a (e.g. it read the handle from a slot). */
   gcd_heap_incref(&f->heap, ix(f, a));
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, 0);
   assert_int_equal(r.rescued, 2); /* a, and b which a reaches */
   assert_int_equal(live(f), 2);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, a)] = 1;
-  verify(f, ext);
+  verify_held(f, a);
 }
 
 static void test_collector_new_reference_during_scan_rescues(void **state) {
@@ -838,14 +823,11 @@ static void test_collector_new_reference_during_scan_rescues(void **state) {
   uint64_t holder = obj(f, 1); /* allocated during the collection */
   gcd_gc_scan(&f->gc);
   link(f, holder, 0, b); /* b gains a referrer the scan did not see */
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, 0);
   assert_int_equal(live(f), 3);
   assert_int_equal(gcd_gc_generation(&f->gc, ix(f, holder)), 0);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, holder)] = 1;
-  verify(f, ext);
+  verify_held(f, holder);
 }
 
 /* References added between reading the counts and subtracting make a
@@ -867,13 +849,10 @@ static void test_collector_negative_gc_refs_rescue_what_they_reach(void **state)
   link(f, d, 1, a);           /* a: 3 now, 2 of them from inside the set */
   gcd_gc_subtract_refs(&f->gc);
   gcd_gc_mark(&f->gc);
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, 0);
   assert_int_equal(live(f), 4);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, a)] = 1;
-  verify(f, ext);
+  verify_held(f, a);
   link(f, c, 1, 0);           /* c <-> d garbage again, a and b retained */
   link(f, d, 1, 0);
   assert_int_equal(collect(f, 2).unreachable, 2);
@@ -889,8 +868,7 @@ static void test_collector_reused_entry_touched_once(void **state) {
     drop(f, obj(f, 1));
   assert_true(f->gc.ntouched <= 1);
   gcd_gc_scan(&f->gc);
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  finish(f);
   assert_int_equal(live(f), 0);
   verify(f, NULL);
 }
@@ -910,12 +888,9 @@ static void test_collector_free_during_scan_deferred(void **state) {
   /* The entries are not reused before the collection ends. */
   uint64_t n = obj(f, 1);
   assert_int_not_equal(ix(f, n), ai);
-  gcd_gc_result r;
-  gcd_gc_finish(&f->gc, &r);
+  gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, 0);
-  uint64_t *ext = ext_new(f);
-  ext[ix(f, n)] = 1;
-  verify(f, ext);
+  verify_held(f, n);
 }
 
 /* A collection leaves its garbage's scan words as they were (stamp, TENT):
