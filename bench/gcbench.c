@@ -353,7 +353,7 @@ static void ops_alloc_sync(gc_client *c, size_t n, uint64_t *lat) {
   print_lat("gcd.ops.alloc_release.p1.lat", lat, 2 * n);
 }
 
-/* alloc + release with depth frames in flight: depth allocs, their handles,
+/* alloc + release with depth ops in flight: depth allocs, their handles,
  * then depth releases that overlap the next round's allocs -- one-way
  * (unanswered unless they fail), or each answered as the allocs are. */
 static void ops_alloc_pipe(gc_client *c, size_t n, unsigned depth, bool answered) {
@@ -383,7 +383,7 @@ static void ops_alloc_pipe(gc_client *c, size_t n, unsigned depth, bool answered
 }
 
 /* retain + release of one held object: synchronous at depth 1; async with
- * up to depth frames in flight otherwise, each answered, or all one-way. */
+ * up to depth ops in flight otherwise, each answered, or all one-way. */
 static void ops_retain(gc_client *c, size_t n, unsigned depth, bool oneway) {
   gc_handle h;
   uint64_t count = 0;

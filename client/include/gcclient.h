@@ -171,7 +171,7 @@ GC_EXTERN int gc_retain(gc_client *c, gc_handle h);
  * zero it is freed at once, and what it referenced is released in turn.
  * Errors: GC_EBADHANDLE, GC_ESTALE, GC_ENOTHELD (this client holds no retain).
  * With GC_OPT_ONEWAY_RELEASE on, it does not wait: it returns 0 once the
- * quiet frame is gathered, and a failure is reported later (see
+ * release is gathered for sending, and a failure is reported later (see
  * "Pipelining" below).
  */
 GC_EXTERN int gc_release(gc_client *c, gc_handle h);
@@ -289,22 +289,23 @@ GC_EXTERN int gc_batch_result(const gc_batch *b, size_t i, uint64_t *value);
  * Pipelining: requests in flight without waiting.
  *
  * Every call above is one synchronous round trip. The *_async calls below
- * send their request frame and return at once, with up to the connection's
- * pipeline depth of frames in flight (GC_OPT_PIPELINE_DEPTH, default
- * GC_PIPELINE_DEFAULT): when the window is full, the call first reads the
- * answer to the oldest frame. The daemon runs a connection's frames in the
- * order sent, so an async call takes effect before every later call, async
- * or not, on the same connection.
+ * gather their operation for sending and return at once, with up to the
+ * connection's pipeline depth of answered operations in flight
+ * (GC_OPT_PIPELINE_DEPTH, default GC_PIPELINE_DEFAULT): when the window is
+ * full, the call first reads answers. The daemon runs a connection's
+ * operations in the order sent, so an async call takes effect before every
+ * later call, async or not, on the same connection.
  *
- * Results. An async call's own return value only says whether its frame was
- * sent: 0, or an error of the connection or the arguments (nothing sent).
+ * Results. An async call's own return value only says whether its operation
+ * was gathered: 0, or an error of the connection or the arguments (nothing
+ * sent).
  * The operation's result arrives later and is stored when its answer is
  * read -- at the latest by gc_sync() or by the next synchronous call:
  *   - rc not NULL: *rc receives the operation's code (0 or GC_E*), and for
  *     gc_alloc_async() *out the new handle. Both pointers must stay valid
  *     until then. If the connection dies first, *rc receives its error.
- *   - rc NULL ("one-way"): the retain, release or set_ref frame is quiet:
- *     the daemon answers it only if it fails, and it takes no room in the
+ *   - rc NULL ("one-way"): the retain, release or set_ref is quiet: the
+ *     daemon answers it only if it fails, and it takes no room in the
  *     window; gc_inflight() counts it until a later answer confirms it.
  *     A failure is kept as the connection's deferred error: the first one
  *     only (later ones are dropped, the first matters for diagnosis). It
@@ -318,24 +319,27 @@ GC_EXTERN int gc_batch_result(const gc_batch *b, size_t i, uint64_t *value);
  *     unwatched gc_alloc_async() (out given, rc NULL) is answered, and a
  *     failure of it is deferred the same way.
  *
- * Sending. Async frames are gathered in the library and leave together, in
- * one send: when the window is full (the call then also reads answers
- * until half the window is free), when 64 KiB of them are gathered, at
- * gc_flush() or gc_sync(), or with the next synchronous call's frame.
+ * Sending. Async operations are gathered in the library: consecutive ones
+ * of one kind (answered, or one-way) share a request frame, as a batch's
+ * operations do -- each still has its own result, and a failing one does
+ * not stop those after it. The frames leave together, in one send: when
+ * the window is full (the call then also reads answers until half the
+ * window is free), when 64 KiB of one-way ones are gathered, at gc_flush()
+ * or gc_sync(), or with the next synchronous call's frame.
  * Until then the daemon has not seen them: call gc_flush() when other
  * processes must see an effect without waiting for its answer.
  *
  * Until its answer is read, an async alloc's handle is unknown, and a
- * payload read (gc_data, gc_get_ref, gc_describe) does not wait for frames
- * in flight: call gc_sync() first when it must see their effects.
+ * payload read (gc_data, gc_get_ref, gc_describe) does not wait for
+ * operations in flight: call gc_sync() first when it must see their effects.
  * gc_close() sends what is gathered but does not wait for answers: call
  * gc_sync() first to learn the outcomes.
  * ---------------------------------------------------------------------- */
 
 /** Options of gc_set_option(). */
 typedef enum {
-  /** Most request frames in flight, 1..GC_PIPELINE_MAX. Changing it first
-   *  waits for the frames in flight (as gc_sync() does). */
+  /** Most answered async operations in flight, 1..GC_PIPELINE_MAX.
+   *  Changing it first waits for those in flight (as gc_sync() does). */
   GC_OPT_PIPELINE_DEPTH = 1,
   /** 1: gc_release() is gc_release_async(c, h, NULL), one-way, its failure
    *  deferred as described above; 0 (the default): synchronous. */
@@ -378,17 +382,17 @@ GC_EXTERN int gc_set_ref_async(gc_client *c, gc_handle obj, uint32_t slot, gc_ha
                                int *rc);
 
 /**
- * Waits for every frame in flight and stores their results. Returns 0, the
- * deferred error of a one-way operation (then cleared), or an error of the
- * connection.
+ * Waits for every async operation in flight and stores their results.
+ * Returns 0, the deferred error of a one-way operation (then cleared), or an
+ * error of the connection.
  */
 GC_EXTERN int gc_sync(gc_client *c);
 
-/** Sends the async frames gathered so far, without waiting for answers.
+/** Sends the async operations gathered so far, without waiting for answers.
  *  Returns 0 or an error of the connection. */
 GC_EXTERN int gc_flush(gc_client *c);
 
-/** Async request frames not yet answered, sent or gathered, quiet ones
+/** Async operations not yet answered, sent or gathered, one-way ones
  *  included until a later answer confirms them (0 for NULL). */
 GC_EXTERN size_t gc_inflight(const gc_client *c);
 

@@ -12,7 +12,8 @@
  *   batch.c   the batch API
  *   gcapi.c   the collector calls (one op each, answers read from the
  *             Result's sub-messages)
- *   pipeline.c  the asynchronous calls and gc_sync() (frames in flight)
+ *   pipeline.c  the asynchronous calls and gc_sync() (the window of ops in
+ *               flight)
  */
 #ifndef GCCLIENT_INTERNAL_H
 #define GCCLIENT_INTERNAL_H
@@ -41,49 +42,6 @@ typedef struct gc__heap {
   uint64_t slots_cap;
 } gc__heap;
 
-/* A request frame sent and not yet answered: where its answer goes. */
-typedef struct gc__inflight {
-  uint64_t seq;       /* the frame's seq, echoed by its response */
-  uint32_t kind;      /* gc__op_kind of its one op */
-  uint64_t handle;    /* the op's handle, for the deferred error's text */
-  gc_handle *out;     /* an alloc's new handle, or NULL */
-  int *rc;            /* the op's code, or NULL: a failure becomes deferred */
-} gc__inflight;
-
-struct gc_client {
-  int fd;                /* the socket; -1 once the connection is dead */
-  uint64_t seq;          /* seq of the last request sent */
-  uint32_t max_frame;    /* the daemon's frame limit, from the hello */
-  uint64_t client_id;
-  gc__heap heap;
-  unsigned char *buf;    /* frame buffer, reused and grown as needed */
-  size_t buf_cap;
-  void *enc;             /* wire.c's encoding scratch for enc_cap ops, reused:
-                            big batches would otherwise fault in fresh pages
-                            on every run */
-  size_t enc_cap;
-  char err[GC__ERR_MAX]; /* gc_last_error(); "" after a success */
-  /* Pipelining (pipeline.c): a ring of the frames in flight, oldest at
-   * fl_head; the daemon answers frames in order. */
-  gc__inflight *fl;
-  size_t fl_head, fl_n, fl_cap;
-  unsigned depth;        /* most frames in flight (GC_OPT_PIPELINE_DEPTH) */
-  int oneway_release;    /* gc_release() is gc_release_async(c, h, NULL) */
-  unsigned timeout_ms;   /* GC_OPT_TIMEOUT_MS; 0: wait without limit */
-  uint64_t quiet_n;      /* quiet frames (unwatched retain, release, set_ref:
-                            answered only on failure) sent or gathered since
-                            the last answer read, which confirms them */
-  int deferred;          /* first failure of an unwatched async op, or 0 */
-  /* Buffered I/O (wire.c): async frames wait in out until the window is
-   * full or an answer is needed, then leave in one send; answers are read
-   * in as large pieces as the socket has, several frames per recv. */
-  unsigned char *out;
-  size_t out_len, out_cap;
-  unsigned char *in;
-  size_t in_off, in_len;
-  char deferred_msg[GC__ERR_MAX];
-};
-
 /* Operation kinds, numbered as the oneof cases of gcd.wire.Op. */
 typedef enum gc__op_kind {
   GC__OP_ALLOC = 2,
@@ -111,6 +69,57 @@ typedef struct gc__op {
   uint64_t u64b;
   const char *name;
 } gc__op;
+
+/* An answered async op, gathered or sent, not yet answered: where its
+ * answer goes. The ops of one frame are adjacent in the ring. */
+typedef struct gc__inflight {
+  uint64_t seq;       /* its frame's seq, echoed by the response; set when
+                         the frame is queued */
+  uint32_t kind;      /* gc__op_kind of the op */
+  uint64_t handle;    /* the op's handle, for the deferred error's text */
+  gc_handle *out;     /* an alloc's new handle, or NULL */
+  int *rc;            /* the op's code, or NULL: a failure becomes deferred */
+} gc__inflight;
+
+struct gc_client {
+  int fd;                /* the socket; -1 once the connection is dead */
+  uint64_t seq;          /* seq of the last request sent */
+  uint32_t max_frame;    /* the daemon's frame limit, from the hello */
+  uint64_t client_id;
+  gc__heap heap;
+  unsigned char *buf;    /* frame buffer, reused and grown as needed */
+  size_t buf_cap;
+  void *enc;             /* wire.c's encoding scratch for enc_cap ops, reused:
+                            big batches would otherwise fault in fresh pages
+                            on every run */
+  size_t enc_cap;
+  char err[GC__ERR_MAX]; /* gc_last_error(); "" after a success */
+  /* Pipelining (pipeline.c): a ring of the answered ops in flight, oldest
+   * at fl_head; the daemon answers frames in order. */
+  gc__inflight *fl;
+  size_t fl_head, fl_n, fl_cap;
+  unsigned depth;        /* most ops in flight (GC_OPT_PIPELINE_DEPTH) */
+  int oneway_release;    /* gc_release() is gc_release_async(c, h, NULL) */
+  unsigned timeout_ms;   /* GC_OPT_TIMEOUT_MS; 0: wait without limit */
+  uint64_t quiet_n;      /* quiet ops (unwatched retain, release, set_ref:
+                            answered only on failure) sent or gathered since
+                            the last answer read, which confirms them */
+  /* The open frame (wire.c): async ops gathered into one request until it
+   * is queued, all quiet or all answered (those with their ring entries,
+   * the last g_n). Any frame queued after them closes it first. */
+  gc__op *g_ops;
+  size_t g_n, g_cap;
+  int g_quiet;
+  int deferred;          /* first failure of an unwatched async op, or 0 */
+  /* Buffered I/O (wire.c): async frames wait in out until the window is
+   * full or an answer is needed, then leave in one send; answers are read
+   * in as large pieces as the socket has, several frames per recv. */
+  unsigned char *out;
+  size_t out_len, out_cap;
+  unsigned char *in;
+  size_t in_off, in_len;
+  char deferred_msg[GC__ERR_MAX];
+};
 
 /* One operation's answer: 0 or a GC_E* code, and the value (handle/count). */
 typedef struct gc__result {
@@ -165,27 +174,29 @@ int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res
                       gc_heap_info *info);
 
 /**
- * Encodes op alone and sends it as one frame without waiting for its answer;
- * the frame joins c->fl with out and rc, which the answer fills in later --
- * unless both are NULL: then the frame is quiet, answered only if it fails,
- * and counted in c->quiet_n instead (it takes no room in the ring).
- * The caller has made room in the ring (gc__wire_complete_one()). 0, or an
- * error of the connection (or GC_EFRAMESIZE, GC_ENOCLIENT: nothing sent).
+ * Gathers op into the open frame, to leave with the next send: the ops of
+ * one frame share its request, as a batch's do. With out and rc both NULL
+ * the op is quiet: its frame is answered only if an op fails, and it is
+ * counted in c->quiet_n instead of taking room in the ring. The caller has
+ * made room in the ring (gc__wire_complete_one()). 0, or an error of the
+ * connection (or GC_ENOCLIENT: the op was not gathered).
  */
 int gc__wire_send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc);
 
 /**
- * Reads the answer to the oldest frame in flight and stores its result
- * where that frame asked; an unwatched failure becomes c->deferred (the
- * first one only). 0, or an error of the connection (then dead).
+ * Sends what is gathered, reads the answer to the oldest frame in flight
+ * and stores each op's result where its call asked; an unwatched failure
+ * becomes c->deferred (the first one only). 0, or an error of the
+ * connection (then dead).
  */
 int gc__wire_complete_one(gc_client *c);
 
-/** Sends the async frames waiting in c->out. 0, or the connection's error. */
+/** Closes the open frame and sends the frames waiting in c->out. 0, or the
+ *  connection's error. */
 int gc__wire_flush(gc_client *c);
 
-/** The connection died with err: every frame in flight is dropped, and
- * err stored in the rc of each that has one. */
+/** The connection died with err: every op in flight, gathered or sent, is
+ * dropped, and err stored in the rc of each answered one that has one. */
 void gc__wire_abandon(gc_client *c, int err);
 
 /**

@@ -1,10 +1,11 @@
 /*
- * pipeline.c -- the asynchronous calls: each is one request frame sent
- * without waiting, with up to the connection's depth of frames in flight.
- * Their answers are read in order, when the window is full, at gc_sync(),
- * or before any synchronous call (wire.c's roundtrip settles first).
+ * pipeline.c -- the asynchronous calls: each op is gathered into the open
+ * request frame (wire.c) and sent without waiting, with up to the
+ * connection's depth of answered ops in flight. Their answers are read in
+ * order, when the window is full, at gc_sync(), or before any synchronous
+ * call (wire.c's roundtrip settles first).
  *
- * Owns: the ring of frames in flight (its size and the options that govern
+ * Owns: the window of ops in flight (its size and the options that govern
  * it). Must not touch: protobuf types (wire.c encodes and decodes).
  */
 #include <stdlib.h>
@@ -25,7 +26,8 @@ static int ring_reserve(gc_client *c) {
   return 0;
 }
 
-/* Sends op once the window has room, completing the oldest frame if not. */
+/* Gathers op once the window has room, completing the oldest frames if
+ * not. */
 static int send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc) {
   int err;
 
@@ -33,8 +35,9 @@ static int send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc) {
     return err;
   if (c->fl_n == 0 && (err = ring_reserve(c)) != 0)
     return err;
-  /* A full window is drained to half, so that frames leave in groups (one
-   * send each) rather than one at a time as answers come back. */
+  /* A full window is drained to half, so that ops leave in groups (one
+   * frame and one send each) rather than one at a time as answers come
+   * back. */
   if (c->fl_n >= c->depth || c->fl_n >= c->fl_cap)
     while (c->fl_n > c->depth / 2)
       if ((err = gc__wire_complete_one(c)) != 0) {

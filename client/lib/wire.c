@@ -52,6 +52,7 @@ void gc__wire_kill(gc_client *c) {
   c->fd = -1;
   c->in_off = c->in_len = c->out_len = 0;
   c->quiet_n = 0;
+  c->g_n = 0; /* the open frame can no longer leave */
 }
 
 /* The connection is gone or desynchronised: close it and say why. A peer
@@ -188,10 +189,13 @@ static uint32_t frame_limit(const gc_client *c) {
 /* Packs a frame at the end of c->out, to leave with the next flush. An
  * oversize request is refused here, before a byte is sent, so the
  * connection survives it. */
-static int queue_request(gc_client *c, const Request *req) {
-  size_t n = gcd__wire__request__get_packed_size(req);
-  uint32_t be = htonl((uint32_t)n);
+static int queue_request(gc_client *c, Request *req, uint64_t seq) {
+  size_t n;
+  uint32_t be;
 
+  req->seq = seq;
+  n = gcd__wire__request__get_packed_size(req);
+  be = htonl((uint32_t)n);
   if (n > frame_limit(c))
     return gc__fail(c, GC_EFRAMESIZE, "request of %zu bytes (%zu ops) exceeds the "
                     "daemon's frame limit of %u bytes", n, req->n_ops, frame_limit(c));
@@ -208,20 +212,6 @@ static int queue_request(gc_client *c, const Request *req) {
   gcd__wire__request__pack(req, c->out + c->out_len + 4);
   c->out_len += n + 4;
   return 0;
-}
-
-int gc__wire_flush(gc_client *c) {
-  size_t n = c->out_len;
-
-  c->out_len = 0;
-  return n > 0 ? send_all(c, c->out, n) : 0;
-}
-
-/* One frame, behind the gathered async ones, in the same send. */
-static int send_request(gc_client *c, const Request *req) {
-  int err = queue_request(c, req);
-
-  return err != 0 ? err : gc__wire_flush(c);
 }
 
 static size_t response_limit(const gc_client *c) {
@@ -276,8 +266,9 @@ static void quiet_failure(gc_client *c, const Response *resp) {
     if (code == 0)
       continue;
     c->deferred = code;
-    snprintf(c->deferred_msg, sizeof c->deferred_msg, "one-way request %llu failed: %s",
-             (unsigned long long)resp->seq,
+    snprintf(c->deferred_msg, sizeof c->deferred_msg,
+             "one-way request %llu (operation %zu of %zu) failed: %s",
+             (unsigned long long)resp->seq, i, resp->n_results,
              r->message && r->message[0] ? r->message : gc_strerror(code));
   }
 }
@@ -320,6 +311,8 @@ static int check_response(gc_client *c, const Request *req, const Response *resp
   return 0;
 }
 
+static int close_open(gc_client *c);
+
 /* req sent behind what is gathered, and its answer read: the frames in
  * flight must have been completed. */
 static int exchange(gc_client *c, Request *req, int *fds, int *nfds, Response **out) {
@@ -327,8 +320,8 @@ static int exchange(gc_client *c, Request *req, int *fds, int *nfds, Response **
 
   if (c->fd < 0)
     return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
-  req->seq = ++c->seq;
-  if ((err = send_request(c, req)) != 0 || (err = recv_answer(c, fds, nfds, out)) != 0)
+  if ((err = close_open(c)) != 0 || (err = queue_request(c, req, ++c->seq)) != 0 ||
+      (err = gc__wire_flush(c)) != 0 || (err = recv_answer(c, fds, nfds, out)) != 0)
     return err;
   if ((err = check_response(c, req, *out)) != 0) {
     gcd__wire__response__free_unpacked(*out, NULL);
@@ -487,10 +480,13 @@ int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res
   Request req = GCD__WIRE__REQUEST__INIT;
   Response *resp = NULL;
   Gcd__Wire__Op **ptrs;
-  wire_op *w = enc_reserve(c, n ? n : 1, &ptrs);
+  wire_op *w;
   int err;
 
-  if (w == NULL)
+  /* The open frame is encoded in the same scratch: it goes first. */
+  if ((err = close_open(c)) != 0)
+    return err;
+  if ((w = enc_reserve(c, n ? n : 1, &ptrs)) == NULL)
     return GC_ENOCLIENT;
   for (size_t i = 0; i < n; i++) {
     encode_op(&w[i], &ops[i]);
@@ -527,10 +523,13 @@ int gc__wire_call(gc_client *c, Gcd__Wire__Op *op, Response **out) {
 void gc__wire_free(gc_client *c) {
   free(c->buf);
   free(c->enc);
+  free(c->g_ops);
   free(c->fl);
   free(c->out);
   free(c->in);
   c->buf = c->enc = NULL;
+  c->g_ops = NULL;
+  c->g_n = c->g_cap = 0;
   c->fl = NULL;
   c->out = c->in = NULL;
   c->out_len = c->in_len = c->in_off = 0;
@@ -539,35 +538,25 @@ void gc__wire_free(gc_client *c) {
 
 /* ----------------------------------------------------- frames in flight */
 
-int gc__wire_send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc) {
-  Request req = GCD__WIRE__REQUEST__INIT;
-  Gcd__Wire__Op **ptrs;
-  wire_op *w = enc_reserve(c, 1, &ptrs);
-  gc__inflight *f;
-  int err;
+/* The async ops gathered since the last send share one request frame, as a
+ * batch does: the daemon's cost per frame (and both ends' protobuf cost per
+ * Request) is paid once for them all. An op encodes to at most
+ * OP_WIRE_MAX bytes (a SetRef with three 10-byte varints, its Op and the
+ * Request's field header), so that a frame never outgrows the daemon's
+ * limit, however small it is configured. */
+#define OP_WIRE_MAX 40u
+#define REQUEST_WIRE_MAX 16u /* seq and quiet */
+#define GATHER_MAX ((size_t)GC_PIPELINE_MAX)
 
-  if (w == NULL)
-    return GC_ENOCLIENT;
-  if (c->fd < 0)
-    return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
-  encode_op(&w[0], op);
-  ptrs[0] = &w[0].op;
-  req.n_ops = 1;
-  req.ops = ptrs;
-  req.seq = c->seq + 1;
-  req.quiet = out == NULL && rc == NULL;
-  if ((err = queue_request(c, &req)) != 0)
-    return err;
-  c->seq++;
-  if (req.quiet) {
-    c->quiet_n++;
-    /* Nothing else bounds a run of quiet frames: they leave in pieces. */
-    return c->out_len >= OUT_FLUSH ? gc__wire_flush(c) : 0;
-  }
-  f = &c->fl[(c->fl_head + c->fl_n++) % c->fl_cap];
-  *f = (gc__inflight){.seq = req.seq, .kind = op->kind, .handle = op->u64a, .out = out,
-                      .rc = rc};
-  return 0;
+static size_t gather_max(const gc_client *c) {
+  size_t n = (frame_limit(c) - REQUEST_WIRE_MAX) / OP_WIRE_MAX;
+
+  return n < GATHER_MAX ? n : GATHER_MAX;
+}
+
+/* The open frame's answered ops are the last g_n entries of the ring. */
+static gc__inflight *ring_from_tail(gc_client *c, size_t back) {
+  return &c->fl[(c->fl_head + c->fl_n - 1 - back) % c->fl_cap];
 }
 
 /* An unwatched async op failed: the first such failure is kept for the
@@ -577,43 +566,165 @@ static void defer_failure(gc_client *c, const gc__inflight *f, int code, const c
     return;
   c->deferred = code;
   snprintf(c->deferred_msg, sizeof c->deferred_msg,
-           "one-way %s of handle 0x%llx (request %llu) failed: %s",
+           "one-way %s of handle 0x%llx (request %llu) failed: %.400s",
            f->kind == GC__OP_RELEASE ? "release" : f->kind == GC__OP_RETAIN ? "retain"
            : f->kind == GC__OP_SET_REF ? "set_ref" : "alloc",
            (unsigned long long)f->handle, (unsigned long long)f->seq,
            msg != NULL ? msg : gc_strerror(code));
 }
 
-int gc__wire_complete_one(gc_client *c) {
-  gc__inflight f = c->fl[c->fl_head];
-  Request req = GCD__WIRE__REQUEST__INIT; /* what check_response compares */
-  Response *resp = NULL;
-  const Gcd__Wire__Result *r;
-  int err, code;
+/* The open frame could not be queued (no memory): its ops never reach the
+ * daemon. Answered ones learn it in their rc (or as the deferred error),
+ * one-way ones as the deferred error. */
+static void drop_open(gc_client *c, int err) {
+  if (c->g_quiet) {
+    c->quiet_n -= c->g_n;
+    if (c->deferred == 0) {
+      c->deferred = err;
+      snprintf(c->deferred_msg, sizeof c->deferred_msg, "%zu one-way operations were "
+               "not sent: %.400s", c->g_n, c->err);
+    }
+  } else {
+    for (; c->g_n > 0; c->g_n--, c->fl_n--) {
+      gc__inflight *f = ring_from_tail(c, 0);
 
-  req.seq = f.seq;
-  req.n_ops = 1;
-  if ((err = gc__wire_flush(c)) != 0 || (err = recv_answer(c, NULL, NULL, &resp)) != 0)
-    return err;
-  if ((err = check_response(c, &req, resp)) != 0) {
-    gcd__wire__response__free_unpacked(resp, NULL);
+      if (f->rc != NULL)
+        *f->rc = err;
+      else
+        defer_failure(c, f, err, c->err);
+    }
+  }
+  c->g_n = 0;
+}
+
+/* Encodes the open frame behind what is gathered in c->out. Every frame
+ * queued closes it first, so frames leave in the order their ops were
+ * called. */
+static int close_open(gc_client *c) {
+  Request req = GCD__WIRE__REQUEST__INIT;
+  Gcd__Wire__Op **ptrs;
+  wire_op *w;
+  int err;
+
+  if (c->g_n == 0)
+    return 0;
+  if ((w = enc_reserve(c, c->g_n, &ptrs)) == NULL) {
+    drop_open(c, GC_ENOCLIENT);
+    return GC_ENOCLIENT;
+  }
+  for (size_t i = 0; i < c->g_n; i++) {
+    encode_op(&w[i], &c->g_ops[i]);
+    ptrs[i] = &w[i].op;
+  }
+  req.n_ops = c->g_n;
+  req.ops = ptrs;
+  req.quiet = c->g_quiet;
+  if ((err = queue_request(c, &req, c->seq + 1)) != 0) {
+    drop_open(c, err);
     return err;
   }
+  c->seq++;
+  for (size_t i = 0; i < c->g_n && !c->g_quiet; i++)
+    ring_from_tail(c, i)->seq = req.seq;
+  c->g_n = 0;
+  return 0;
+}
+
+int gc__wire_flush(gc_client *c) {
+  int err = close_open(c);
+  size_t n = c->out_len;
+
+  if (err != 0)
+    return err;
+  c->out_len = 0;
+  return n > 0 ? send_all(c, c->out, n) : 0;
+}
+
+static int gather_reserve(gc_client *c) {
+  gc__op *p;
+
+  if (c->g_cap > 0)
+    return 0;
+  if ((p = malloc(GATHER_MAX * sizeof *p)) == NULL)
+    return gc__fail(c, GC_ENOCLIENT, "out of memory for gathering async operations");
+  c->g_ops = p;
+  c->g_cap = GATHER_MAX;
+  return 0;
+}
+
+int gc__wire_send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc) {
+  int quiet = out == NULL && rc == NULL, err;
+
+  if (c->fd < 0)
+    return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
+  if ((err = gather_reserve(c)) != 0)
+    return err;
+  /* An answered frame is answered whole, a quiet one only on failure: a
+   * change of kind starts a new frame. */
+  if (c->g_n > 0 && (quiet != c->g_quiet || c->g_n >= gather_max(c)) &&
+      (err = close_open(c)) != 0)
+    return err;
+  c->g_ops[c->g_n++] = *op;
+  c->g_quiet = quiet;
+  if (quiet) {
+    c->quiet_n++;
+    /* Nothing else bounds a run of quiet ops: they leave in pieces. */
+    return c->out_len >= OUT_FLUSH ? gc__wire_flush(c) : 0;
+  }
+  c->fl_n++;
+  *ring_from_tail(c, 0) = (gc__inflight){.kind = op->kind, .handle = op->u64a, .out = out,
+                                         .rc = rc};
+  return 0;
+}
+
+/* The answered ops of the oldest frame in flight: the entries at the
+ * ring's head that share its seq. */
+static size_t head_frame_ops(const gc_client *c) {
+  uint64_t seq = c->fl[c->fl_head].seq;
+  size_t k = 1;
+
+  while (k < c->fl_n && c->fl[(c->fl_head + k) % c->fl_cap].seq == seq)
+    k++;
+  return k;
+}
+
+/* Stores one op's answer where its async call asked, and pops its entry. */
+static void complete_op(gc_client *c, const Gcd__Wire__Result *r) {
+  gc__inflight f = c->fl[c->fl_head];
+  int code = wire_code(r->code);
+
   c->fl_head = (c->fl_head + 1) % c->fl_cap;
   c->fl_n--;
-  r = resp->results[0];
-  code = wire_code(r->code);
   if (code == 0 && f.out != NULL)
     *f.out = r->value;
   if (f.rc != NULL)
     *f.rc = code;
   else if (code != 0)
     defer_failure(c, &f, code, r->message && r->message[0] ? r->message : NULL);
+}
+
+int gc__wire_complete_one(gc_client *c) {
+  Request req = GCD__WIRE__REQUEST__INIT; /* what check_response compares */
+  Response *resp = NULL;
+  int err;
+
+  /* First the open frame goes: its ops get their seq as it is queued. */
+  if ((err = gc__wire_flush(c)) != 0 || (err = recv_answer(c, NULL, NULL, &resp)) != 0)
+    return err;
+  req.seq = c->fl[c->fl_head].seq;
+  req.n_ops = head_frame_ops(c);
+  if ((err = check_response(c, &req, resp)) != 0) {
+    gcd__wire__response__free_unpacked(resp, NULL);
+    return err;
+  }
+  for (size_t i = 0; i < resp->n_results; i++)
+    complete_op(c, resp->results[i]);
   gcd__wire__response__free_unpacked(resp, NULL);
   return 0;
 }
 
 void gc__wire_abandon(gc_client *c, int err) {
+  c->g_n = 0; /* its answered ops are in the ring */
   for (; c->fl_n > 0; c->fl_n--, c->fl_head = (c->fl_head + 1) % c->fl_cap)
     if (c->fl[c->fl_head].rc != NULL)
       *c->fl[c->fl_head].rc = err;

@@ -205,6 +205,128 @@ static void test_pipeline_flush_sends_without_waiting(void **state) {
   gc_close(other);
 }
 
+/* This connection's requests and ops as the daemon counts them. */
+static void own_counts(gc_client *c, uint64_t *requests, uint64_t *ops) {
+  gc_client_info ci[4];
+  size_t n = 0;
+
+  assert_ok(gc_clients(c, ci, 4, &n), c);
+  assert_int_equal(n, 1);
+  *requests = ci[0].requests;
+  *ops = ci[0].ops;
+}
+
+/* The async ops gathered before a send share one request frame: 64
+ * answered retains at depth 64 are one request to the daemon, and each
+ * still gets its own result. (The counts include the gc_clients() call
+ * that reads them: one request, one op.) */
+static void test_pipeline_ops_share_a_frame(void **state) {
+  fixture *f = *state;
+  enum { N = 64 };
+  uint64_t r0, o0, r1, o1, n = 0;
+  gc_handle h = 0;
+  int rc[N];
+
+  assert_ok(gc_alloc(f->c, 0, 8, 1, &h), f->c);
+  own_counts(f->c, &r0, &o0);
+  for (int i = 0; i < N; i++) {
+    rc[i] = 99;
+    assert_ok(gc_retain_async(f->c, h, &rc[i]), f->c);
+  }
+  assert_int_equal(gc_inflight(f->c), N);
+  assert_ok(gc_sync(f->c), f->c);
+  own_counts(f->c, &r1, &o1);
+  assert_int_equal(r1 - r0, 2);
+  assert_int_equal(o1 - o0, N + 1);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(rc[i], 0);
+  assert_ok(gc_refcount(f->c, h, &n), f->c);
+  assert_int_equal(n, N + 1);
+  for (int i = 0; i <= N; i++)
+    assert_ok(gc_release_async(f->c, h, NULL), f->c);
+  assert_ok(gc_sync(f->c), f->c);
+  assert_int_equal(h_objects(f->c), 0);
+}
+
+/* One failing op of a gathered one-way frame: the ops after it in the same
+ * frame still run, and the deferred error names the op's place. */
+static void test_pipeline_oneway_failure_inside_a_frame(void **state) {
+  fixture *f = *state;
+  gc_handle h = 0;
+  uint64_t n = 0;
+
+  assert_ok(gc_alloc(f->c, 0, 8, 1, &h), f->c);
+  assert_ok(gc_retain_async(f->c, h, NULL), f->c);
+  assert_ok(gc_release_async(f->c, 0x12345, NULL), f->c);
+  assert_ok(gc_retain_async(f->c, h, NULL), f->c);
+  assert_true(gc_sync(f->c) < 0);
+  assert_non_null(strstr(gc_last_error(f->c), "(operation 1 of 3)"));
+  assert_non_null(strstr(gc_last_error(f->c), "release: handle 0x0000000000012345"));
+  assert_ok(gc_refcount(f->c, h, &n), f->c);
+  assert_int_equal(n, 3);
+  for (int i = 0; i < 3; i++)
+    assert_ok(gc_release(f->c, h), f->c);
+  assert_int_equal(h_objects(f->c), 0);
+}
+
+/* Answered and one-way ops in turn: each change of kind starts a frame, and
+ * the effects still follow the order of the calls. */
+static void test_pipeline_kinds_alternate_in_order(void **state) {
+  fixture *f = *state;
+  enum { N = 500 };
+  gc_handle h = 0;
+  int rc[N];
+  uint64_t n = 0;
+
+  assert_ok(gc_alloc(f->c, 0, 8, 1, &h), f->c);
+  for (int i = 0; i < N; i++) {
+    assert_ok(gc_retain_async(f->c, h, &rc[i]), f->c);
+    assert_ok(gc_release_async(f->c, h, NULL), f->c);
+    assert_ok(gc_retain_async(f->c, h, NULL), f->c);
+  }
+  assert_ok(gc_sync(f->c), f->c);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(rc[i], 0);
+  assert_ok(gc_refcount(f->c, h, &n), f->c);
+  assert_int_equal(n, N + 1);
+  for (int i = 0; i <= N; i++)
+    assert_ok(gc_release_async(f->c, h, NULL), f->c);
+  assert_ok(gc_sync(f->c), f->c);
+  assert_int_equal(h_objects(f->c), 0);
+}
+
+/* A daemon with the smallest frame limit: a full window of gathered ops is
+ * split into frames that fit, and every op is answered. */
+static void test_pipeline_frames_fit_a_small_limit(void **state) {
+  h_daemon d;
+  gc_client *c;
+  enum { N = 1000 };
+  static gc_handle h[N];
+  static int rc[N];
+
+  (void)state;
+  h_daemon_start(&d, "--heap-size", "64M", "--max-frame", "1K", NULL);
+  c = h_connect(&d, "small-frames");
+  assert_ok(gc_set_option(c, GC_OPT_PIPELINE_DEPTH, GC_PIPELINE_MAX), c);
+  for (int i = 0; i < N; i++)
+    assert_ok(gc_set_ref_async(c, 0, 0, 0, NULL), c); /* quiet, each fails */
+  for (int i = 0; i < N; i++)
+    assert_ok(gc_alloc_async(c, 3, UINT64_C(1) << 40, 0xffffffffu, &h[i], &rc[i]), c);
+  assert_int_equal(gc_sync(c), GC_EBADHANDLE); /* the first set_ref's */
+  for (int i = 0; i < N; i++)
+    assert_int_equal(rc[i], GC_ETOOBIG);
+  for (int i = 0; i < N; i++)
+    assert_ok(gc_alloc_async(c, 3, 8, 0xffffffffu, &h[i], &rc[i]), c);
+  assert_ok(gc_sync(c), c);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(rc[i], 0);
+    assert_ok(gc_release_async(c, h[i], NULL), c);
+  }
+  assert_ok(gc_sync(c), c);
+  assert_int_equal(h_objects(c), 0);
+  h_close(&d, c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_pipeline_alloc_results_per_operation, setup,
@@ -219,6 +341,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pipeline_options_and_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pipeline_flush_sends_without_waiting, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_pipeline_ops_share_a_frame, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pipeline_oneway_failure_inside_a_frame, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_pipeline_kinds_alternate_in_order, setup,
+                                      teardown),
+      cmocka_unit_test(test_pipeline_frames_fit_a_small_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
