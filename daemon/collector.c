@@ -105,30 +105,20 @@ static bool in_work(const gcd_gc *gc, uint32_t idx) {
 /* ------------------------------------------------------------------------
  * Scan records (collector.h): 4 bytes an entry, so that the passes' random
  * reads and writes of their targets' words fall on half as many cache
- * lines; and the subtract's random increments go to inner[], 2 bytes an
- * entry. A member's gc_refs is its word's count less its inner[] count.
- *
- * The word's count is stored plus BIAS. It changes only when an inner[]
- * count is full (the references past it are taken from the word), so
- * gc_refs can go negative only when the loop thread adds references
- * between the update and the subtract (the object is dirty then, and
- * rescued at finish whatever its gc_refs); a decrement stops at the field's
- * floor rather than borrow from the bits above. A count of
- * GCD_GC_WIDE_DEFAULT or more does not fit beside BIAS: the word is WIDE
- * and holds an index into wide[], which keeps that member's gc_refs in 64
- * bits through the subtract; the subtract's end writes it back, inner[]
- * count folded in, clamped to the field (its sign is what the mark reads).
- * An index of WIDE_ROOT means wide[] could not grow: the member is then
- * taken as referenced from outside (kept, never freed wrongly).
- *
- * The mark sets REACHED on each member a reachable one refers to, without
- * reading its inner[] count: a member is reachable when it is REACHED or
- * its gc_refs is positive, which its visit tells.
+ * lines. gc_refs is stored plus BIAS. It can go negative when the loop
+ * thread adds references between the update and the subtract (the object
+ * is dirty then, and rescued at finish whatever its gc_refs); a decrement
+ * stops at the field's floor rather than borrow from the bits above. A
+ * count of GCD_GC_WIDE_DEFAULT or more does not fit beside BIAS: the word
+ * is WIDE and holds an index into wide[], which keeps that member's
+ * gc_refs in 64 bits through the subtract; the subtract's end writes it
+ * back, clamped to the field (its sign is what the mark reads). An index
+ * of WIDE_ROOT means wide[] could not grow: the member is then taken as
+ * referenced from outside (kept, never freed wrongly).
  * ---------------------------------------------------------------------- */
 
-#define BIAS (UINT64_C(1) << 20)
-#define REFS_MASK ((UINT64_C(1) << 21) - 1)
-#define REACHED (UINT64_C(1) << 21) /* a reachable member refers to it */
+#define BIAS (UINT64_C(1) << 21)
+#define REFS_MASK ((UINT64_C(1) << 22) - 1)
 #define REFS_MAX (BIAS - 1) /* the largest gc_refs a narrow word holds */
 #define WIDE (UINT64_C(1) << 22) /* gc_refs in wide[], the low bits index it */
 #define WIDE_ROOT REFS_MASK /* as gc_refs: BIAS - 1, a root */
@@ -136,8 +126,6 @@ static bool in_work(const gcd_gc *gc, uint32_t idx) {
 #define STAMP_SHIFT 24
 
 _Static_assert(GCD_GC_WIDE_DEFAULT <= REFS_MAX, "a narrow count fits beside BIAS");
-_Static_assert((REFS_MASK & (REACHED | WIDE | TENT)) == 0 && (REACHED | WIDE | TENT) >> STAMP_SHIFT == 0,
-               "the word's fields do not overlap");
 _Static_assert(GCD_GC_STAMP_MAX == UINT32_MAX >> STAMP_SHIFT, "the stamp fills the word");
 
 static uint64_t word_get(const gcd_gc *gc, uint32_t x) { /* zero-extended */
@@ -156,16 +144,9 @@ static int64_t refs_of(uint64_t w) {
   return (int64_t)(w & REFS_MASK) - (int64_t)BIAS;
 }
 
-/* A member's word, tentatively unreachable with gc_refs g <= 0 (stored
- * no lower than the field's floor). */
-static uint64_t tent_word(const gcd_gc *gc, int64_t g) {
-  uint64_t refs = g < -(int64_t)BIAS ? 0 : (uint64_t)((int64_t)BIAS + g);
-  return ((uint64_t)gc->stamp << STAMP_SHIFT) | TENT | refs;
-}
-
-/* A member's word, reachable: REACHED and no TENT. */
+/* A member's word, reachable: gc_refs 1 and no TENT. */
 static uint64_t reached(const gcd_gc *gc) {
-  return ((uint64_t)gc->stamp << STAMP_SHIFT) | REACHED | BIAS;
+  return ((uint64_t)gc->stamp << STAMP_SHIFT) | (BIAS + 1);
 }
 
 /* The member's slots as the heap's private copy (edges: table indexes),
@@ -217,14 +198,13 @@ static int alloc_arrays(gcd_gc *gc) {
   gc->tag = gcd_shm_private_alloc(cap * sizeof *gc->tag);
   gc->word = gcd_shm_private_alloc(cap * sizeof *gc->word);
   gc->cand = gcd_shm_private_alloc(2 * cap * sizeof *gc->cand);
-  gc->inner = gcd_shm_private_alloc(cap * sizeof *gc->inner);
   gc->dirty = calloc(cap, sizeof *gc->dirty);
   gc->touched = malloc(cap * sizeof *gc->touched);
   gc->stack = malloc(cap * sizeof *gc->stack);
   gc->outs = malloc(cap * sizeof *gc->outs); /* pages touched as used */
   gc->zombies = malloc(cap * sizeof *gc->zombies);
   gc->warmed = calloc(warmed_len(gc), sizeof *gc->warmed);
-  if (gc->prev && gc->next && gc->tag && gc->word && gc->cand && gc->inner &&
+  if (gc->prev && gc->next && gc->tag && gc->word && gc->cand &&
       gc->dirty && gc->touched && gc->stack && gc->outs && gc->zombies && gc->warmed)
     return 0;
   return GC_ENOMEM;
@@ -245,7 +225,6 @@ int gcd_gc_init(gcd_gc *gc, gcd_heap *h) {
   gc->threshold[1] = gc->threshold[2] = 10;
   gc->wide_from = GCD_GC_WIDE_DEFAULT;
   gc->wide_max = WIDE_ROOT; /* indexes 0..WIDE_ROOT - 1 */
-  gc->inner_max = UINT16_MAX;
   gc->enabled = true;
   h->gc = gc;
   return 0;
@@ -260,7 +239,6 @@ void gcd_gc_destroy(gcd_gc *gc) {
   gcd_shm_private_free((void *)gc->tag, cap * sizeof *gc->tag);
   gcd_shm_private_free((void *)gc->word, cap * sizeof *gc->word);
   gcd_shm_private_free(gc->cand, 2 * cap * sizeof *gc->cand);
-  gcd_shm_private_free(gc->inner, cap * sizeof *gc->inner);
   free(gc->dirty);
   free(gc->touched);
   free(gc->stack);
@@ -290,7 +268,6 @@ void gcd_gc_track(gcd_gc *gc, uint32_t idx) {
 
 void gcd_gc_reserve(gcd_gc *gc, uint64_t first, uint64_t n) {
   gcd_shm_private_populate(gc->cand, first * sizeof *gc->cand, n * sizeof *gc->cand);
-  gcd_shm_private_populate(gc->inner, first * sizeof *gc->inner, n * sizeof *gc->inner);
 }
 
 bool gcd_gc_untrack(gcd_gc *gc, uint32_t idx) {
@@ -421,7 +398,6 @@ static uint64_t wide_add(gcd_gc *gc, uint32_t x, uint64_t c) {
 
 static void update_one(gcd_gc *gc, uint32_t x, uint64_t stamp) {
   uint64_t c = gcd_heap_refcount(gc->heap, x);
-  gc->inner[x] = 1;
   word_set(gc, x, c < gc->wide_from ? stamp | (BIAS + c) : stamp | WIDE | wide_add(gc, x, c));
   gc->cand[gc->ncand++] = x;
 }
@@ -494,19 +470,12 @@ typedef struct ahead {
  * pass. */
 #define HOT static inline __attribute__((always_inline))
 
-/* What a pass reads of its targets: their words, inner counts, or both. */
-enum { FETCH_WORD = 1, FETCH_INNER = 2 };
-
-HOT void fetch_targets(const gcd_gc *gc, uint64_t wh, int what) {
+HOT void fetch_targets(const gcd_gc *gc, uint64_t wh) {
   const _Atomic uint32_t *s = where_edges(gc, wh);
   for (uint32_t k = 0, n = gcd_where_n(wh); k < n && k < TARGETS_MAX; k++) {
     uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
-    if (t >= gc->cap)
-      continue;
-    if (what & FETCH_WORD)
+    if (t < gc->cap)
       __builtin_prefetch((const void *)&gc->word[t], 1);
-    if (what & FETCH_INNER)
-      __builtin_prefetch(&gc->inner[t], 1);
   }
 }
 
@@ -514,7 +483,7 @@ HOT void fetch_targets(const gcd_gc *gc, uint64_t wh, int what) {
  * cand[i]. cand[] may grow meanwhile (the mark appends), and a pass may
  * skip stretches (the mark's light look-ahead): positions not loaded in
  * their turn are loaded when reached. */
-HOT uint64_t fetch_ahead(const gcd_gc *gc, ahead *a, uint64_t i, int what) {
+HOT uint64_t fetch_ahead(const gcd_gc *gc, ahead *a, uint64_t i) {
   const uint32_t *cand = gc->cand;
   const uint64_t *where = gc->heap->where;
   if (i + AHEAD_WHERE < gc->ncand)
@@ -527,13 +496,13 @@ HOT uint64_t fetch_ahead(const gcd_gc *gc, ahead *a, uint64_t i, int what) {
     __builtin_prefetch(where_edges(gc, wh));
   }
   if (i + AHEAD_TARGETS < a->next)
-    fetch_targets(gc, a->ring[(i + AHEAD_TARGETS) % AHEAD_RING], what);
+    fetch_targets(gc, a->ring[(i + AHEAD_TARGETS) % AHEAD_RING]);
   return a->ring[i % AHEAD_RING];
 }
 
 /* One reference to the member whose word is w: gc_refs - 1, stopping at
  * the field's floor (see BIAS), or in wide[]. */
-static void subtract_word(gcd_gc *gc, uint32_t t, uint64_t w) {
+static void subtract_one(gcd_gc *gc, uint32_t t, uint64_t w) {
   if (__builtin_expect((w & WIDE) != 0, 0)) {
     if ((w & REFS_MASK) != WIDE_ROOT)
       gc->wide[w & REFS_MASK].refs--;
@@ -542,18 +511,9 @@ static void subtract_word(gcd_gc *gc, uint32_t t, uint64_t w) {
   word_set(gc, t, w - ((w & REFS_MASK) != 0));
 }
 
-/* The references from members that x's inner[] count holds: it is one
- * more than that from the update to the mark's visit, 0 otherwise. */
-static int64_t inner_refs(const gcd_gc *gc, uint32_t x) {
-  uint16_t m = gc->inner[x];
-  return (int64_t)m - (m != 0);
-}
-
 /* Subtracts the references of the member whose record is wh from their
- * targets' gc_refs: counts them in inner[], where a nonzero count also
- * marks a member, and past inner_max takes them from the word. Returns how
- * many point inside the set, plus SUB_OUT if one points outside it (to an
- * older or untracked object). */
+ * targets' gc_refs. Returns how many point inside the set, plus SUB_OUT if
+ * one points outside it (to an older or untracked object). */
 #define SUB_OUT (UINT64_C(1) << 63)
 
 static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
@@ -561,14 +521,11 @@ static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
   uint64_t r = 0;
   for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
     uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
+    uint64_t w;
     if (t == 0)
       continue;
-    if (t < gc->cap && gc->inner[t] != 0) { /* a member */
-      uint16_t m = gc->inner[t];
-      if (m < gc->inner_max)
-        gc->inner[t] = (uint16_t)(m + 1);
-      else
-        subtract_word(gc, t, word_get(gc, t));
+    if (member_at(gc, t, &w)) {
+      subtract_one(gc, t, w);
       r++;
     } else {
       r |= SUB_OUT;
@@ -583,8 +540,7 @@ static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
 static void wide_settle(gcd_gc *gc) {
   uint64_t stamp = (uint64_t)gc->stamp << STAMP_SHIFT;
   for (uint64_t i = 0; i < gc->nwide; i++) {
-    int64_t r = gc->wide[i].refs - inner_refs(gc, gc->wide[i].x);
-    gc->inner[gc->wide[i].x] = 1;
+    int64_t r = gc->wide[i].refs;
     r = r > (int64_t)REFS_MAX ? (int64_t)REFS_MAX : r < -(int64_t)BIAS ? -(int64_t)BIAS : r;
     word_set(gc, gc->wide[i].x, stamp | (uint64_t)((int64_t)BIAS + r));
   }
@@ -598,7 +554,7 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
   ahead a = {0};
   uint64_t inside = 0, nouts = 0;
   for (uint64_t i = 0; i < gc->ncand; i++) {
-    uint64_t r = subtract_from(gc, fetch_ahead(gc, &a, i, FETCH_INNER));
+    uint64_t r = subtract_from(gc, fetch_ahead(gc, &a, i));
     if (r & SUB_OUT)
       gc->outs[nouts++] = gc->cand[i];
     inside += r & ~SUB_OUT;
@@ -608,10 +564,10 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
   wide_settle(gc);
 }
 
-/* x is reachable: so is every member it refers to. Each is marked REACHED,
- * so that its visit finds it reachable; one visited and found tentatively
- * unreachable is revived and queued again. Adds to *followed the
- * references to members; returns the members revived. */
+/* x is reachable: so is every member it refers to. One not visited yet gets
+ * gc_refs 1, so that its visit finds it reachable; one visited and found
+ * tentatively unreachable is revived and queued again. Adds to *followed
+ * the references to members; returns the members revived. */
 static uint64_t reach_from(gcd_gc *gc, uint64_t wh, uint64_t *followed) {
   uint64_t w, revived = 0;
   const _Atomic uint32_t *s = where_edges(gc, wh);
@@ -620,10 +576,12 @@ static uint64_t reach_from(gcd_gc *gc, uint64_t wh, uint64_t *followed) {
     if (t == 0)
       continue;
     (*followed)++;
-    /* The store is unconditional: whether a random target has been
-     * reached before is a branch no predictor guesses, and mispredicting
-     * it cost a reachable random graph's mark a third of its time. */
-    word_set(gc, t, (w | REACHED) & ~TENT);
+    /* Reached, unless it is already (gc_refs > 0 never goes with TENT).
+     * The store is unconditional: whether a random target has been reached
+     * before is a branch no predictor guesses, and mispredicting it cost a
+     * reachable random graph's mark a third of its time. */
+    uint64_t keep = (uint64_t)0 - (uint64_t)(refs_of(w) > 0);
+    word_set(gc, t, (w & keep) | (reached(gc) & ~keep));
     if (w & TENT) {
       gc->cand[gc->ncand++] = t;
       revived++;
@@ -660,10 +618,9 @@ static void warm_state(gcd_gc *gc, uint32_t x, uint64_t *last) {
 }
 
 /* CPython's move_unreachable, over cand[]: one walk in scan order. A member
- * with gc_refs > 0 is referenced from outside the set, one REACHED by a
- * member found reachable before it; any other is tentatively unreachable
- * until a reachable member refers to it. The visit folds the inner[] count
- * in and leaves it 0. Each member is revived at most
+ * with gc_refs > 0 is referenced from outside the set or by a member found
+ * reachable before it; one with gc_refs <= 0 is tentatively unreachable
+ * until a reachable member refers to it. Each member is revived at most
  * once, so cand[] (2 * cap) never overflows; and each reachable member's
  * references are followed exactly once (refs_reached counts them). */
 static void mark_reachable(gcd_gc *gc) {
@@ -673,18 +630,16 @@ static void mark_reachable(gcd_gc *gc) {
   for (uint64_t i = 0; i < gc->ncand; i++) {
     bool heavy = i < heavy_until;
     if (heavy)
-      wh = fetch_ahead(gc, &a, i, FETCH_WORD);
+      wh = fetch_ahead(gc, &a, i);
     else
       fetch_word_ahead(gc, i);
     uint32_t x = gc->cand[i];
     uint64_t w = word_get(gc, x);
-    int64_t g = refs_of(w) - inner_refs(gc, x);
-    gc->inner[x] = 0;
-    if ((w & REACHED) || g > 0) {
+    if (refs_of(w) > 0) {
       revived += reach_from(gc, heavy ? wh : gc->heap->where[x], &followed);
       heavy_until = i + MARK_HEAVY;
     } else {
-      word_set(gc, x, tent_word(gc, g));
+      word_set(gc, x, w | TENT);
       tent++;
       warm_state(gc, x, &page);
     }
@@ -934,7 +889,7 @@ static uint64_t release_all(gcd_gc *gc, uint64_t *u) {
   uint64_t freed = 0;
   ahead a = {0};
   for (uint64_t i = 0; i < gc->ncand; i++) {
-    uint64_t wh = fetch_ahead(gc, &a, i, FETCH_WORD);
+    uint64_t wh = fetch_ahead(gc, &a, i);
     uint32_t x = gc->cand[i];
     if (!in_unreach(gc, x))
       continue;
@@ -1101,18 +1056,6 @@ static int verify_list(const gcd_gc *gc, int list, uint64_t *seen, char *msg,
   return 0;
 }
 
-/* Between collections every inner[] count is 0: else the next subtract
- * would take the entry for a member. */
-static int verify_inner(const gcd_gc *gc, char *msg, size_t len) {
-  for (uint64_t i = 0; i < gc->heap->table_hwm; i++)
-    if (gc->inner[i] != 0) {
-      snprintf(msg, len, "collector: entry %llu keeps inner count %u between collections",
-               (unsigned long long)i, gc->inner[i]);
-      return GC_ECORRUPT;
-    }
-  return 0;
-}
-
 int gcd_gc_verify(const gcd_gc *gc, char *msg, size_t len) {
   uint64_t seen = 0, tracked = 0;
   if (gc->active) {
@@ -1133,5 +1076,5 @@ int gcd_gc_verify(const gcd_gc *gc, char *msg, size_t len) {
              (unsigned long long)tracked, (unsigned long long)seen);
     return GC_ECORRUPT;
   }
-  return verify_inner(gc, msg, len);
+  return 0;
 }

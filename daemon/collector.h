@@ -55,7 +55,7 @@ enum {
 };
 
 #define GCD_GC_STAMP_MAX 255u /* stamps run 1..this, then wrap */
-#define GCD_GC_WIDE_DEFAULT (1u << 19) /* counts from here on go to wide[] */
+#define GCD_GC_WIDE_DEFAULT (1u << 20) /* counts from here on go to wide[] */
 
 /* The gc_refs of a member whose count is too large for its scan word. */
 typedef struct gcd_gc_wide {
@@ -114,13 +114,11 @@ typedef struct gcd_gc {
   uint64_t cap;                  /* heap table entries */
   uint32_t *prev, *next;         /* list links; sentinels at cap + list */
   _Atomic uint32_t *tag;         /* epoch tags, see above */
-  /* The scan record of each entry is 14 bytes in three dense arrays, so
-   * that a pass over the working set never reads a shared gcd_obj: the
-   * heap's where[x] (where x's slots are),
+  /* The scan record of each entry is 12 bytes in two dense arrays, so that
+   * a pass over the working set never reads a shared gcd_obj: the heap's
+   * where[x] (where x's slots are) and
    *   word[x]  stamp (bits 24..31) | TENT (bit 23) | WIDE (bit 22) |
-   *            REACHED (bit 21) | count + BIAS (0..20), or with WIDE an
-   *            index into wide[]
-   * and inner[x] below.
+   *            gc_refs + BIAS (0..21), or with WIDE an index into wide[]
    * A word whose stamp is the active collection's marks a member of the
    * working set; every other entry carries an older stamp (or 0, written
    * when it is tracked), so membership costs one load. Words are written by
@@ -128,15 +126,6 @@ typedef struct gcd_gc {
    * it tracks, never a member's (a member freed during a collection stays
    * a zombie, its entry not reused until finish), hence relaxed atomics. */
   _Atomic uint32_t *word;
-  /* Per entry, collector thread only, 2 bytes: 0 outside a scan; from the
-   * update to the mark's visit of a member, 1 + the references from
-   * members the subtract counted (up to inner_max; the references past it
-   * are taken from the word). A member's gc_refs is its word's count less
-   * that. The subtract's random accesses go here, half of word[]'s size,
-   * and test membership here too; the mark folds the count in as it
-   * visits each member and leaves 0 behind (the verifier checks). */
-  uint16_t *inner;
-  uint32_t inner_max;            /* UINT16_MAX; tests lower it */
   gcd_gc_wide *wide;             /* collector thread, update to subtract */
   uint64_t nwide, wide_cap;
   uint64_t wide_from;            /* GCD_GC_WIDE_DEFAULT; tests lower it */
