@@ -145,8 +145,8 @@ static int64_t refs_of(uint64_t w) {
 }
 
 /* A member's word, reachable: gc_refs 1 and no TENT. */
-static uint64_t reached(const gcd_gc *gc) {
-  return ((uint64_t)gc->stamp << STAMP_SHIFT) | (BIAS + 1);
+static uint64_t reached_word(uint32_t stamp) {
+  return ((uint64_t)stamp << STAMP_SHIFT) | (BIAS + 1);
 }
 
 /* The member's slots as the heap's private copy (edges: table indexes),
@@ -377,6 +377,48 @@ static uint32_t work_low(const gcd_gc *gc) {
   return lo > gc->frozen_below ? lo : gc->frozen_below;
 }
 
+/* Inlined: called once per member from the passes' inner loops, where a
+ * call (and reloading gc's fields after it) cost a fifth of the subtract
+ * pass. */
+#define HOT static inline __attribute__((always_inline))
+
+/* What the passes' inner loops read of the collector and the heap, copied
+ * into a local before the loop: a word store is an atomic, after which the
+ * compiler loads every field it needs from gc again (a dozen loads a
+ * member, measured in the subtract's code). The mark appends to cand[]
+ * through it and stores ncand back. */
+typedef struct scan {
+  _Atomic uint32_t *word;
+  uint32_t *cand;
+  const uint64_t *where;
+  const _Atomic uint32_t *edges; /* the heap's edges from slot 0 */
+  uint64_t cap, ncand;
+  uint32_t stamp;
+} scan;
+
+static scan scan_of(const gcd_gc *gc) {
+  return (scan){.word = gc->word, .cand = gc->cand, .where = gc->heap->where,
+                .edges = gcd_heap_edges(gc->heap, 0), .cap = gc->cap,
+                .ncand = gc->ncand, .stamp = gc->stamp};
+}
+
+HOT const _Atomic uint32_t *scan_edges(const scan *sc, uint64_t wh) {
+  return sc->edges + gcd_where_off(wh);
+}
+
+HOT uint64_t scan_word(const scan *sc, uint32_t x) {
+  return atomic_load_explicit(&sc->word[x], memory_order_relaxed);
+}
+
+HOT void scan_set(const scan *sc, uint32_t x, uint64_t w) {
+  atomic_store_explicit(&sc->word[x], (uint32_t)w, memory_order_relaxed);
+}
+
+/* member_at(), from the copy. */
+HOT bool scan_member(const scan *sc, uint32_t t, uint64_t *w) {
+  return t < sc->cap && (uint32_t)((*w = scan_word(sc, t)) >> STAMP_SHIFT) == sc->stamp;
+}
+
 /* x's count does not fit its word: gc_refs goes to wide[]. Returns the
  * word's low bits, the index, or WIDE_ROOT if wide[] cannot grow. */
 static uint64_t wide_add(gcd_gc *gc, uint32_t x, uint64_t c) {
@@ -396,30 +438,41 @@ static uint64_t wide_add(gcd_gc *gc, uint32_t x, uint64_t c) {
   return gc->nwide++;
 }
 
-static void update_one(gcd_gc *gc, uint32_t x, uint64_t stamp) {
-  uint64_t c = gcd_heap_refcount(gc->heap, x);
-  word_set(gc, x, c < gc->wide_from ? stamp | (BIAS + c) : stamp | WIDE | wide_add(gc, x, c));
-  gc->cand[gc->ncand++] = x;
+/* The update's locals, as scan is the other passes'. */
+typedef struct fill {
+  _Atomic uint32_t *word;
+  uint32_t *cand;
+  const _Atomic uint64_t *counts;
+  uint64_t ncand, wide_from, stamp;
+} fill;
+
+HOT void update_one(gcd_gc *gc, fill *f, uint32_t x) {
+  uint64_t c = atomic_load_explicit(&f->counts[x], memory_order_relaxed);
+  uint64_t w = c < f->wide_from ? f->stamp | (BIAS + c) : f->stamp | WIDE | wide_add(gc, x, c);
+  atomic_store_explicit(&f->word[x], (uint32_t)w, memory_order_relaxed);
+  f->cand[f->ncand++] = x;
 }
 
 /* Members in list order: one dependent load a member, a cache miss each
  * once a long-lived heap has shuffled its entries. */
-static void update_by_list(gcd_gc *gc, uint64_t stamp) {
+static void update_by_list(gcd_gc *gc, fill *f) {
+  const uint32_t *next = gc->next;
   uint32_t ws = sentinel(gc, GCD_GC_WORK);
-  for (uint32_t x = gc->next[ws]; x != ws; x = gc->next[x])
-    update_one(gc, x, stamp);
+  for (uint32_t x = next[ws]; x != ws; x = next[x])
+    update_one(gc, f, x);
 }
 
 /* Members in table order, found by their tags: a sequential read of every
  * tag below the high-water mark, and every later pass then reads the
  * records of cand[] in address order too. Tags of members do not change
  * during the scan; other entries' may, never into the range. */
-static void update_by_index(gcd_gc *gc, uint64_t stamp) {
+static void update_by_index(gcd_gc *gc, fill *f) {
+  const _Atomic uint32_t *tag = gc->tag;
   uint32_t lo = work_low(gc), hi = gc->work_epoch;
-  for (uint64_t x = 1; x < gc->scan_hwm; x++) {
-    uint32_t t = tag_of(gc, (uint32_t)x);
+  for (uint64_t x = 1, hwm = gc->scan_hwm; x < hwm; x++) {
+    uint32_t t = atomic_load_explicit(&tag[x], memory_order_relaxed);
     if (t >= lo && t < hi)
-      update_one(gc, (uint32_t)x, stamp);
+      update_one(gc, f, (uint32_t)x);
   }
 }
 
@@ -431,15 +484,17 @@ static void update_by_index(gcd_gc *gc, uint64_t stamp) {
 #define INDEX_SCAN_RATIO 16
 
 uint64_t gcd_gc_update_refs(gcd_gc *gc) {
-  uint64_t stamp = (uint64_t)gc->stamp << STAMP_SHIFT;
+  fill f = {.word = gc->word, .cand = gc->cand, .counts = gc->heap->counts,
+            .wide_from = gc->wide_from, .stamp = (uint64_t)gc->stamp << STAMP_SHIFT};
   if (gc->words_stale)
     clear_words(gc);
-  gc->ncand = gc->nwide = 0;
+  gc->nwide = 0;
   gc->wide_root = false;
   if (gc->count[GCD_GC_WORK] * INDEX_SCAN_RATIO >= gc->scan_hwm)
-    update_by_index(gc, stamp);
+    update_by_index(gc, &f);
   else
-    update_by_list(gc, stamp);
+    update_by_list(gc, &f);
+  gc->ncand = f.ncand;
   assert(gc->ncand == gc->count[GCD_GC_WORK]); /* the tags and the list agree */
   gc->nwork = gc->ncand;
   return gc->ncand;
@@ -465,17 +520,12 @@ typedef struct ahead {
   uint64_t ring[AHEAD_RING]; /* where[] of positions next - AHEAD_RING .. next */
 } ahead;
 
-/* Inlined: called once per member from the passes' inner loops, where a
- * call (and reloading gc's fields after it) cost a fifth of the subtract
- * pass. */
-#define HOT static inline __attribute__((always_inline))
-
-HOT void fetch_targets(const gcd_gc *gc, uint64_t wh) {
-  const _Atomic uint32_t *s = where_edges(gc, wh);
+HOT void fetch_targets(const scan *sc, uint64_t wh) {
+  const _Atomic uint32_t *s = scan_edges(sc, wh);
   for (uint32_t k = 0, n = gcd_where_n(wh); k < n && k < TARGETS_MAX; k++) {
     uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
-    if (t < gc->cap)
-      __builtin_prefetch((const void *)&gc->word[t], 1);
+    if (t < sc->cap)
+      __builtin_prefetch((const void *)&sc->word[t], 1);
   }
 }
 
@@ -483,32 +533,29 @@ HOT void fetch_targets(const gcd_gc *gc, uint64_t wh) {
  * cand[i]. cand[] may grow meanwhile (the mark appends), and a pass may
  * skip stretches (the mark's light look-ahead): positions not loaded in
  * their turn are loaded when reached. */
-HOT uint64_t fetch_ahead(const gcd_gc *gc, ahead *a, uint64_t i) {
-  const uint32_t *cand = gc->cand;
-  const uint64_t *where = gc->heap->where;
-  if (i + AHEAD_WHERE < gc->ncand)
+HOT uint64_t fetch_ahead(const scan *sc, ahead *a, uint64_t i) {
+  const uint32_t *cand = sc->cand;
+  const uint64_t *where = sc->where;
+  if (i + AHEAD_WHERE < sc->ncand)
     __builtin_prefetch(&where[cand[i + AHEAD_WHERE]]);
   if (a->next < i)
     a->next = i;
-  for (; a->next < gc->ncand && a->next <= i + AHEAD_SLOTS; a->next++) {
+  for (; a->next < sc->ncand && a->next <= i + AHEAD_SLOTS; a->next++) {
     uint64_t wh = where[cand[a->next]];
     a->ring[a->next % AHEAD_RING] = wh;
-    __builtin_prefetch(where_edges(gc, wh));
+    __builtin_prefetch(scan_edges(sc, wh));
   }
   if (i + AHEAD_TARGETS < a->next)
-    fetch_targets(gc, a->ring[(i + AHEAD_TARGETS) % AHEAD_RING]);
+    fetch_targets(sc, a->ring[(i + AHEAD_TARGETS) % AHEAD_RING]);
   return a->ring[i % AHEAD_RING];
 }
 
-/* One reference to the member whose word is w: gc_refs - 1, stopping at
- * the field's floor (see BIAS), or in wide[]. */
-static void subtract_one(gcd_gc *gc, uint32_t t, uint64_t w) {
-  if (__builtin_expect((w & WIDE) != 0, 0)) {
-    if ((w & REFS_MASK) != WIDE_ROOT)
-      gc->wide[w & REFS_MASK].refs--;
-    return;
-  }
-  word_set(gc, t, w - ((w & REFS_MASK) != 0));
+/* One reference to the member whose word w is WIDE: gc_refs - 1 in
+ * wide[]. (A narrow word's decrement stops at the field's floor, see
+ * BIAS: subtract_from().) */
+static void subtract_wide(gcd_gc *gc, uint64_t w) {
+  if ((w & REFS_MASK) != WIDE_ROOT)
+    gc->wide[w & REFS_MASK].refs--;
 }
 
 /* Subtracts the references of the member whose record is wh from their
@@ -516,16 +563,19 @@ static void subtract_one(gcd_gc *gc, uint32_t t, uint64_t w) {
  * one points outside it (to an older or untracked object). */
 #define SUB_OUT (UINT64_C(1) << 63)
 
-static uint64_t subtract_from(gcd_gc *gc, uint64_t wh) {
-  const _Atomic uint32_t *s = where_edges(gc, wh);
+HOT uint64_t subtract_from(gcd_gc *gc, const scan *sc, uint64_t wh) {
+  const _Atomic uint32_t *s = scan_edges(sc, wh);
   uint64_t r = 0;
   for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
     uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
     uint64_t w;
     if (t == 0)
       continue;
-    if (member_at(gc, t, &w)) {
-      subtract_one(gc, t, w);
+    if (scan_member(sc, t, &w)) {
+      if (__builtin_expect((w & WIDE) != 0, 0))
+        subtract_wide(gc, w);
+      else
+        scan_set(sc, t, w - ((w & REFS_MASK) != 0));
       r++;
     } else {
       r |= SUB_OUT;
@@ -552,11 +602,13 @@ static void wide_settle(gcd_gc *gc) {
  * inside are counted, for free_unreachable(). */
 void gcd_gc_subtract_refs(gcd_gc *gc) {
   ahead a = {0};
+  const scan sc = scan_of(gc);
+  uint32_t *outs = gc->outs;
   uint64_t inside = 0, nouts = 0;
-  for (uint64_t i = 0; i < gc->ncand; i++) {
-    uint64_t r = subtract_from(gc, fetch_ahead(gc, &a, i));
+  for (uint64_t i = 0; i < sc.ncand; i++) {
+    uint64_t r = subtract_from(gc, &sc, fetch_ahead(&sc, &a, i));
     if (r & SUB_OUT)
-      gc->outs[nouts++] = gc->cand[i];
+      outs[nouts++] = sc.cand[i];
     inside += r & ~SUB_OUT;
   }
   gc->refs_inside = inside;
@@ -568,12 +620,13 @@ void gcd_gc_subtract_refs(gcd_gc *gc) {
  * gc_refs 1, so that its visit finds it reachable; one visited and found
  * tentatively unreachable is revived and queued again. Adds to *followed
  * the references to members; returns the members revived. */
-static uint64_t reach_from(gcd_gc *gc, uint64_t wh, uint64_t *followed) {
+HOT uint64_t reach_from(scan *sc, uint64_t wh, uint64_t *followed) {
   uint64_t w, revived = 0;
-  const _Atomic uint32_t *s = where_edges(gc, wh);
+  const uint64_t reached = reached_word(sc->stamp);
+  const _Atomic uint32_t *s = scan_edges(sc, wh);
   for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
-    uint32_t t = target(gc, &s[k], &w);
-    if (t == 0)
+    uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
+    if (t == 0 || !scan_member(sc, t, &w))
       continue;
     (*followed)++;
     /* Reached, unless it is already (gc_refs > 0 never goes with TENT).
@@ -581,9 +634,9 @@ static uint64_t reach_from(gcd_gc *gc, uint64_t wh, uint64_t *followed) {
      * before is a branch no predictor guesses, and mispredicting it cost a
      * reachable random graph's mark a third of its time. */
     uint64_t keep = (uint64_t)0 - (uint64_t)(refs_of(w) > 0);
-    word_set(gc, t, (w & keep) | (reached(gc) & ~keep));
+    scan_set(sc, t, (w & keep) | (reached & ~keep));
     if (w & TENT) {
-      gc->cand[gc->ncand++] = t;
+      sc->cand[sc->ncand++] = t;
       revived++;
     }
   }
@@ -597,9 +650,9 @@ static uint64_t reach_from(gcd_gc *gc, uint64_t wh, uint64_t *followed) {
  * next MARK_HEAVY members. */
 #define MARK_HEAVY 256
 
-static void fetch_word_ahead(const gcd_gc *gc, uint64_t i) {
-  if (i + AHEAD_TARGETS < gc->ncand)
-    __builtin_prefetch((const void *)&gc->word[gc->cand[i + AHEAD_TARGETS]], 1);
+HOT void fetch_word_ahead(const scan *sc, uint64_t i) {
+  if (i + AHEAD_TARGETS < sc->ncand)
+    __builtin_prefetch((const void *)&sc->word[sc->cand[i + AHEAD_TARGETS]], 1);
 }
 
 /* Finish will write x's shared state if it frees x: the page is readied
@@ -627,23 +680,25 @@ static void mark_reachable(gcd_gc *gc) {
   uint64_t heavy_until = MARK_HEAVY, wh = 0, followed = 0, tent = 0, revived = 0;
   uint64_t page = UINT64_MAX; /* of the last state readied */
   ahead a = {0};
-  for (uint64_t i = 0; i < gc->ncand; i++) {
+  scan sc = scan_of(gc);
+  for (uint64_t i = 0; i < sc.ncand; i++) {
     bool heavy = i < heavy_until;
     if (heavy)
-      wh = fetch_ahead(gc, &a, i);
+      wh = fetch_ahead(&sc, &a, i);
     else
-      fetch_word_ahead(gc, i);
-    uint32_t x = gc->cand[i];
-    uint64_t w = word_get(gc, x);
+      fetch_word_ahead(&sc, i);
+    uint32_t x = sc.cand[i];
+    uint64_t w = scan_word(&sc, x);
     if (refs_of(w) > 0) {
-      revived += reach_from(gc, heavy ? wh : gc->heap->where[x], &followed);
+      revived += reach_from(&sc, heavy ? wh : sc.where[x], &followed);
       heavy_until = i + MARK_HEAVY;
     } else {
-      word_set(gc, x, w | TENT);
+      scan_set(&sc, x, w | TENT);
       tent++;
       warm_state(gc, x, &page);
     }
   }
+  gc->ncand = sc.ncand;
   gc->refs_reached = followed;
   gc->nunreach = tent - revived;
 }
@@ -751,7 +806,7 @@ static uint64_t reap_zombies(gcd_gc *gc) {
 
 /* x of U survives: back to the working set, and onto the stack. */
 static void revive(gcd_gc *gc, uint32_t x, uint64_t *top) {
-  word_set(gc, x, reached(gc));
+  word_set(gc, x, reached_word(gc->stamp));
   if (gc->retag)
     set_tag(gc, x, gc->surv_epoch);
   link_tail(gc, GCD_GC_WORK, x);
@@ -888,8 +943,9 @@ static uint64_t release_closed(gcd_gc *gc, uint64_t *u) {
 static uint64_t release_all(gcd_gc *gc, uint64_t *u) {
   uint64_t freed = 0;
   ahead a = {0};
+  const scan sc = scan_of(gc);
   for (uint64_t i = 0; i < gc->ncand; i++) {
-    uint64_t wh = fetch_ahead(gc, &a, i);
+    uint64_t wh = fetch_ahead(&sc, &a, i);
     uint32_t x = gc->cand[i];
     if (!in_unreach(gc, x))
       continue;
