@@ -191,6 +191,14 @@ int gc__wire_send_async(gc_client *c, const gc__op *op, gc_handle *out, int *rc)
  */
 int gc__wire_complete_one(gc_client *c);
 
+/**
+ * Writes at p the protobuf bytes of a Request with seq, ops[0..n) (each an
+ * alloc, retain, release or set_ref), and quiet: at most 16 + 40 * n
+ * bytes. Returns their number.
+ */
+size_t gc__wire_encode_ops(unsigned char *p, uint64_t seq, const gc__op *ops, size_t n,
+                           int quiet);
+
 /** Closes the open frame and sends the frames waiting in c->out. 0, or the
  *  connection's error. */
 int gc__wire_flush(gc_client *c);
