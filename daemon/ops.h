@@ -70,4 +70,14 @@ int gcd_ops_frame_error(gcd_daemon *d, int code, const char *message,
 /** The name of an operation kind (a counter index), e.g. "alloc"; "unknown". */
 const char *gcd_ops_name(int kind);
 
+/**
+ * For the tests and the fuzzer: unpacks frame as a Request both with the
+ * handlers' own reader of the common operations and with protobuf-c, and
+ * compares. *fast says whether the own reader took the frame (it declines
+ * what it does not know, which protobuf-c then reads). 0 when the two
+ * agree, GC_ECORRUPT (and msg) when not.
+ */
+int gcd_ops_decode_check(const uint8_t *frame, size_t len, bool *fast, char *msg,
+                         size_t msglen);
+
 #endif /* GCD_OPS_H */

@@ -197,8 +197,12 @@ static void run_bytes(world *w, int who, const uint8_t *frame, size_t len, size_
                       bool quiet) {
   gcd_session *s = &w->s[who];
   gcd_reply rep;
+  char msg[256];
+  bool fast;
   int rc;
 
+  if (gcd_ops_decode_check(frame, len, &fast, msg, sizeof msg) != 0)
+    die("the handlers' reader and protobuf-c disagree", msg);
   rc = drive(w, s, gcd_ops_handle(&w->d, s, frame, len, &rep), &rep);
   if (rc != 0) { /* no reply could be built: the server closes */
     close_session(w, who);
