@@ -80,4 +80,14 @@ const char *gcd_ops_name(int kind);
 int gcd_ops_decode_check(const uint8_t *frame, size_t len, bool *fast, char *msg,
                          size_t msglen);
 
+/**
+ * For the tests: packs a Response of seq, quiet and n results (codes[i],
+ * values[i], messages[i], which may be NULL) both with the handlers' own
+ * writer and with protobuf-c, and compares the bytes. 0 when they are the
+ * same, GC_ECORRUPT (and msg) when not, GC_ENOMEM.
+ */
+int gcd_ops_encode_check(uint64_t seq, bool quiet, size_t n, const int32_t *codes,
+                         const uint64_t *values, char *const *messages, char *msg,
+                         size_t msglen);
+
 #endif /* GCD_OPS_H */

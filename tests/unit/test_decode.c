@@ -1,8 +1,10 @@
 /*
  * test_decode.c -- the request handlers' own reader of the common
- * operations (ops.c) against protobuf-c, through gcd_ops_decode_check():
- * every frame the reader takes must read as protobuf-c reads it, and a
- * frame it does not know it must leave to protobuf-c.
+ * operations and writer of plain answers (ops.c) against protobuf-c,
+ * through gcd_ops_decode_check() and gcd_ops_encode_check(): every frame
+ * the reader takes must read as protobuf-c reads it, a frame it does not
+ * know it must leave to protobuf-c, and an answer must come out as the
+ * bytes protobuf-c writes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -185,8 +187,37 @@ static void test_decode_edge_encodings(void **state) {
     assert_int_equal(agree(cases[i].bytes, cases[i].len), cases[i].fast);
 }
 
+/* Answers of every size of code, value and message, message-less ones
+ * (NULL or empty) among them, as protobuf-c writes them. */
+static void test_encode_answers_as_protobuf_c(void **state) {
+  enum { N = 40 };
+  static char text[N][300];
+  uint64_t s = 10, values[N];
+  int32_t codes[N];
+  char *messages[N], msg[256] = "";
+
+  (void)state;
+  for (int round = 0; round < 5000; round++) {
+    size_t n = (size_t)(next(&s) % N);
+
+    for (size_t i = 0; i < n; i++) {
+      size_t len = (size_t)(next(&s) % 3 == 0 ? next(&s) % sizeof text[i] : 0);
+      codes[i] = (int32_t)(next(&s) % 4 == 0 ? (int64_t)(next(&s) % 80) - 40
+                                             : (int32_t)(uint32_t)value(&s));
+      values[i] = value(&s);
+      memset(text[i], 'a' + (int)(i % 26), len);
+      text[i][len] = '\0';
+      messages[i] = next(&s) % 4 == 0 ? NULL : text[i];
+    }
+    if (gcd_ops_encode_check(value(&s), next(&s) & 1, n, codes, values, messages, msg,
+                             sizeof msg) != 0)
+      fail_msg("round %d: %s", round, msg);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_encode_answers_as_protobuf_c),
       cmocka_unit_test(test_decode_common_frames_read_alike),
       cmocka_unit_test(test_decode_other_operations_declined),
       cmocka_unit_test(test_decode_damaged_frames_agree),
