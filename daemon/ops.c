@@ -21,6 +21,7 @@
 #include "gcclient.h"
 #include "frame.h"
 #include "gcd.pb-c.h"
+#include "gcd_varint.h"
 #include "log.h"
 
 typedef Gcd__Wire__Op Op;
@@ -860,36 +861,17 @@ static void run_first(batch *b, const Gcd__Wire__Request *req, Result *res) {
  * to the bytes protobuf-c writes: its generic packer walks each message's
  * descriptor twice, for the size and for the bytes. Any other Response
  * goes through protobuf-c. gcd_ops_encode_check() compares the two. */
-static size_t varint_size(uint64_t v) {
-  size_t n = 1;
-
-  for (; v >= 0x80; v >>= 7)
-    n++;
-  return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v) {
-  for (; v >= 0x80; v >>= 7)
-    *p++ = (uint8_t)(v | 0x80);
-  *p++ = (uint8_t)v;
-  return p;
-}
-
-static uint64_t zigzag(int32_t v) {
-  return (uint32_t)(((uint32_t)v << 1) ^ (uint32_t)(v >> 31));
-}
-
 static size_t str_len(const char *s) {
   return s != NULL ? strlen(s) : 0;
 }
 
 /* A proto3 field, absent when zero: its size, tag included. */
 static size_t uint_size(uint64_t v) {
-  return v != 0 ? 1 + varint_size(v) : 0;
+  return v != 0 ? 1 + gcd_varint_size(v) : 0;
 }
 
 static size_t str_size(size_t n) {
-  return n != 0 ? 1 + varint_size(n) + n : 0;
+  return n != 0 ? 1 + gcd_varint_size(n) + n : 0;
 }
 
 static bool result_plain(const Result *r) {
@@ -899,12 +881,12 @@ static bool result_plain(const Result *r) {
 }
 
 static size_t result_size(const Result *r) {
-  return uint_size(zigzag(r->code)) + str_size(str_len(r->message)) + uint_size(r->value);
+  return uint_size(gcd_zigzag32(r->code)) + str_size(str_len(r->message)) + uint_size(r->value);
 }
 
 /* The packed size, or 0 when protobuf-c must pack it (or it is empty). */
 static size_t fast_size(const Gcd__Wire__Response *resp) {
-  size_t n = uint_size(resp->seq) + uint_size(zigzag(resp->code)) +
+  size_t n = uint_size(resp->seq) + uint_size(gcd_zigzag32(resp->code)) +
              str_size(str_len(resp->message)) + uint_size(resp->quiet != 0);
 
   if (resp->base.n_unknown_fields != 0)
@@ -912,7 +894,7 @@ static size_t fast_size(const Gcd__Wire__Response *resp) {
   for (size_t i = 0; i < resp->n_results; i++) {
     if (!result_plain(resp->results[i]))
       return 0;
-    n += 1 + varint_size(result_size(resp->results[i])) + result_size(resp->results[i]);
+    n += 1 + gcd_varint_size(result_size(resp->results[i])) + result_size(resp->results[i]);
   }
   return n;
 }
@@ -921,7 +903,7 @@ static uint8_t *put_uint(uint8_t *p, unsigned field, uint64_t v) {
   if (v == 0)
     return p;
   *p++ = (uint8_t)(field << 3);
-  return put_varint(p, v);
+  return gcd_put_varint(p, v);
 }
 
 static uint8_t *put_str(uint8_t *p, unsigned field, const char *s) {
@@ -930,15 +912,15 @@ static uint8_t *put_str(uint8_t *p, unsigned field, const char *s) {
   if (n == 0)
     return p;
   *p++ = (uint8_t)(field << 3 | 2);
-  p = put_varint(p, n);
+  p = gcd_put_varint(p, n);
   memcpy(p, s, n);
   return p + n;
 }
 
 static uint8_t *put_result(uint8_t *p, const Result *r) {
   *p++ = 2 << 3 | 2; /* Response.results */
-  p = put_varint(p, result_size(r));
-  p = put_uint(p, 1, zigzag(r->code));
+  p = gcd_put_varint(p, result_size(r));
+  p = put_uint(p, 1, gcd_zigzag32(r->code));
   p = put_str(p, 2, r->message);
   return put_uint(p, 3, r->value);
 }
@@ -947,7 +929,7 @@ static void fast_pack(const Gcd__Wire__Response *resp, uint8_t *p) {
   p = put_uint(p, 1, resp->seq);
   for (size_t i = 0; i < resp->n_results; i++)
     p = put_result(p, resp->results[i]);
-  p = put_uint(p, 3, zigzag(resp->code));
+  p = put_uint(p, 3, gcd_zigzag32(resp->code));
   p = put_str(p, 4, resp->message);
   put_uint(p, 5, resp->quiet != 0);
 }
@@ -1203,64 +1185,20 @@ static int batch_go(batch *b, gcd_reply *out) {
  * which walks each message's descriptor and allocates each message, was a
  * tenth of a pipelined daemon's time. Anything else -- another operation,
  * an unknown field, an Op with other than one field, a wire type out of
- * place, a tag or a length in more bytes than it needs -- is left to
- * protobuf-c (NULL here), which then also gives the verdict on a malformed
- * frame. gcd_ops_decode_check() compares the two, for the tests and the
- * fuzzer. */
-typedef struct reader {
-  const uint8_t *p, *end;
-} reader;
-
-/* A varint as protobuf-c reads it: at most 10 bytes, bits past 64 lost;
- * *nz says whether any of its bits was set (protobuf-c's bool). */
-static bool read_varint(reader *r, uint64_t *v, bool *nz) {
-  uint64_t x = 0;
-  unsigned any = 0;
-
-  for (unsigned shift = 0; shift < 70 && r->p < r->end; shift += 7) {
-    uint8_t byte = *r->p++;
-    x |= (uint64_t)(byte & 0x7f) << shift;
-    any |= byte & 0x7f;
-    if (!(byte & 0x80)) {
-      *v = x;
-      *nz = any != 0;
-      return true;
-    }
-  }
-  return false;
-}
-
-/* A one-byte tag: field number (1..15) and wire type. */
-static bool read_tag(reader *r, unsigned *field, unsigned *type) {
-  if (r->p == r->end || (*r->p & 0x80) || (*r->p >> 3) == 0)
-    return false;
-  *field = *r->p >> 3;
-  *type = *r->p++ & 7;
-  return true;
-}
-
-/* A length-delimited field's contents. */
-static bool read_bytes(reader *r, reader *out) {
-  uint64_t n;
-  bool nz;
-
-  if (!read_varint(r, &n, &nz) || n > (uint64_t)(r->end - r->p))
-    return false;
-  *out = (reader){r->p, r->p + n};
-  r->p += n;
-  return true;
-}
+ * place, a tag in more than one byte -- is left to protobuf-c (NULL here),
+ * which then also gives the verdict on a malformed frame.
+ * gcd_ops_decode_check() compares the two, for the tests and the fuzzer. */
 
 /* Up to three varint fields of an operation's message into v[1..3]; fields
  * past nfields, or not varints, decline. */
-static bool read_fields(reader r, uint64_t v[4], unsigned nfields) {
+static bool read_fields(gcd_reader r, uint64_t v[4], unsigned nfields) {
   unsigned field, type;
   bool nz;
 
   v[1] = v[2] = v[3] = 0;
   while (r.p < r.end)
-    if (!read_tag(&r, &field, &type) || type != 0 || field > nfields ||
-        !read_varint(&r, &v[field], &nz))
+    if (!gcd_read_tag(&r, &field, &type) || type != 0 || field > nfields ||
+        !gcd_read_varint(&r, &v[field], &nz))
       return false;
   return true;
 }
@@ -1326,14 +1264,14 @@ static unsigned fast_fields(unsigned kind) {
 }
 
 /* One Op: exactly one field, a common operation's message. */
-static bool read_op(batch *b, reader r, Op **out) {
+static bool read_op(batch *b, gcd_reader r, Op **out) {
   unsigned kind, type, nfields;
   uint64_t v[4];
-  reader body;
+  gcd_reader body;
   fast_op *f;
 
-  if (!read_tag(&r, &kind, &type) || type != 2 || (nfields = fast_fields(kind)) == 0 ||
-      !read_bytes(&r, &body) || r.p != r.end || !read_fields(body, v, nfields) ||
+  if (!gcd_read_tag(&r, &kind, &type) || type != 2 || (nfields = fast_fields(kind)) == 0 ||
+      !gcd_read_bytes(&r, &body) || r.p != r.end || !read_fields(body, v, nfields) ||
       (f = scratch_alloc(b, sizeof *f)) == NULL)
     return false;
   fill_op(f, kind, v);
@@ -1343,28 +1281,28 @@ static bool read_op(batch *b, reader r, Op **out) {
 
 /* Whether an Op's first byte tags a common operation's message: the first
  * walk over the Request declines the others before anything is built. */
-static bool common_op(reader op) {
+static bool common_op(gcd_reader op) {
   return op.p < op.end && (*op.p & 7) == 2 && fast_fields(*op.p >> 3) > 0 &&
          !(*op.p & 0x80);
 }
 
 /* The Request's own fields: seq (1), ops (2), quiet (3). The ops are
  * counted on a first walk (req->ops NULL), read on a second. */
-static bool read_request(batch *b, reader r, Gcd__Wire__Request *req, size_t *nops) {
+static bool read_request(batch *b, gcd_reader r, Gcd__Wire__Request *req, size_t *nops) {
   unsigned field, type;
   uint64_t v;
   bool nz;
-  reader op;
+  gcd_reader op;
 
   while (r.p < r.end) {
-    if (!read_tag(&r, &field, &type))
+    if (!gcd_read_tag(&r, &field, &type))
       return false;
     if (field == 2 && type == 2) {
-      if (!read_bytes(&r, &op) || !common_op(op) ||
+      if (!gcd_read_bytes(&r, &op) || !common_op(op) ||
           (req->ops != NULL && !read_op(b, op, &req->ops[*nops])))
         return false;
       ++*nops;
-    } else if ((field == 1 || field == 3) && type == 0 && read_varint(&r, &v, &nz)) {
+    } else if ((field == 1 || field == 3) && type == 0 && gcd_read_varint(&r, &v, &nz)) {
       if (field == 1)
         req->seq = v;
       else
@@ -1378,7 +1316,7 @@ static bool read_request(batch *b, reader r, Gcd__Wire__Request *req, size_t *no
 
 static Gcd__Wire__Request *fast_unpack(batch *b, const uint8_t *frame, size_t len) {
   static const Gcd__Wire__Request init = GCD__WIRE__REQUEST__INIT;
-  reader r = {frame, frame + len};
+  gcd_reader r = {frame, frame + len};
   Gcd__Wire__Request *req = scratch_alloc(b, sizeof *req);
   size_t n = 0;
 
