@@ -19,6 +19,7 @@
 #define GCCLIENT_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -198,6 +199,15 @@ int gc__wire_complete_one(gc_client *c);
  */
 size_t gc__wire_encode_ops(unsigned char *p, uint64_t seq, const gc__op *ops, size_t n,
                            int quiet);
+
+/**
+ * For the tests: reads the Response frame[0..len) both in place, as the
+ * answers to async frames are read, and with protobuf-c, and compares.
+ * *fast says whether it was read in place (else it is left to protobuf-c).
+ * 0 when the two agree, GC_EPROTO (and msg) when not.
+ */
+int gc__wire_plain_check(const unsigned char *frame, size_t len, bool *fast, char *msg,
+                         size_t msglen);
 
 /** Closes the open frame and sends the frames waiting in c->out. 0, or the
  *  connection's error. */

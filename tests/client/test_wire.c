@@ -1,8 +1,11 @@
 /*
  * test_wire.c -- the client's own encoding of gathered async ops
- * (gc__wire_encode_ops) against protobuf-c's: the same Request must come
+ * (gc__wire_encode_ops) and its reading of plain answers in place
+ * (gc__wire_plain_check) against protobuf-c: the same Request must come
  * out as the same bytes, for every kind of op and for values at every
- * varint length, zero included (which proto3 leaves out).
+ * varint length, zero included (which proto3 leaves out); an answer read
+ * in place must read as protobuf-c reads it, and one that is not plain
+ * must be left to protobuf-c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +15,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "testrand.h"
 
 #include "gcd.pb-c.h"
 #include "internal.h"
@@ -90,22 +95,15 @@ static uint64_t of_length(uint64_t r, int bytes, int bits) {
   return bits < 64 ? v & ((UINT64_C(1) << bits) - 1) : v;
 }
 
-static uint64_t next(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9E3779B97F4A7C15u);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-  return z ^ (z >> 31);
-}
-
 static gc__op random_op(uint64_t *s) {
   static const uint32_t kinds[] = {GC__OP_ALLOC, GC__OP_RETAIN, GC__OP_RELEASE,
                                    GC__OP_SET_REF};
-  gc__op op = {.kind = kinds[next(s) % 4]};
+  gc__op op = {.kind = kinds[test_next(s) % 4]};
 
-  op.u32 = (uint32_t)of_length(next(s), (int)(next(s) % 6), 32);
-  op.type = (uint32_t)of_length(next(s), (int)(next(s) % 6), 32);
-  op.u64a = of_length(next(s), (int)(next(s) % 11), 64);
-  op.u64b = of_length(next(s), (int)(next(s) % 11), 64);
+  op.u32 = (uint32_t)of_length(test_next(s), (int)(test_next(s) % 6), 32);
+  op.type = (uint32_t)of_length(test_next(s), (int)(test_next(s) % 6), 32);
+  op.u64a = of_length(test_next(s), (int)(test_next(s) % 11), 64);
+  op.u64b = of_length(test_next(s), (int)(test_next(s) % 11), 64);
   return op;
 }
 
@@ -130,16 +128,105 @@ static void test_wire_random_requests(void **state) {
 
   (void)state;
   for (int round = 0; round < 20000; round++) {
-    size_t n = (size_t)(next(&s) % MAX_OPS) + 1;
+    size_t n = (size_t)(test_next(&s) % MAX_OPS) + 1;
 
     for (size_t i = 0; i < n; i++)
       ops[i] = random_op(&s);
-    assert_same(of_length(next(&s), (int)(next(&s) % 11), 64), ops, n, (int)(next(&s) & 1));
+    assert_same(of_length(test_next(&s), (int)(test_next(&s) % 11), 64), ops, n, (int)(test_next(&s) & 1));
+  }
+}
+
+/* A random Response: plain results, or (with other) sometimes a result
+ * with a sub-message, a quiet or a frame-level code. */
+static size_t random_answer(uint64_t *s, unsigned char *out, bool other, bool *plain) {
+  static Gcd__Wire__Result res[MAX_OPS];
+  static Gcd__Wire__HeapInfo info;
+  static char text[MAX_OPS][64];
+  Gcd__Wire__Result *ptrs[MAX_OPS];
+  Gcd__Wire__Response resp = GCD__WIRE__RESPONSE__INIT;
+  size_t n = (size_t)(test_next(s) % MAX_OPS);
+
+  *plain = true;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = (size_t)(test_next(s) % 4 == 0 ? test_next(s) % sizeof text[i] : 0);
+
+    res[i] = (Gcd__Wire__Result)GCD__WIRE__RESULT__INIT;
+    res[i].code = (int32_t)(test_next(s) % 3 == 0 ? (int64_t)(test_next(s) % 40) - 20
+                                             : (int32_t)(uint32_t)of_length(test_next(s), 5, 32));
+    res[i].value = of_length(test_next(s), (int)(test_next(s) % 11), 64);
+    memset(text[i], 'a' + (int)(i % 26), len);
+    text[i][len] = '\0';
+    res[i].message = text[i];
+    if (other && test_next(s) % 16 == 0) {
+      info = (Gcd__Wire__HeapInfo)GCD__WIRE__HEAP_INFO__INIT;
+      info.objects = test_next(s) % 100;
+      res[i].info = &info;
+      *plain = false;
+    }
+    ptrs[i] = &res[i];
+  }
+  resp.seq = of_length(test_next(s), (int)(test_next(s) % 11), 64);
+  resp.n_results = n;
+  resp.results = ptrs;
+  if (other && test_next(s) % 8 == 0) {
+    resp.quiet = 1;
+    *plain = false;
+  }
+  if (other && test_next(s) % 8 == 0) {
+    resp.code = -10;
+    *plain = false;
+  }
+  return gcd__wire__response__pack(&resp, out);
+}
+
+static bool read_alike(const unsigned char *frame, size_t len) {
+  char msg[256] = "";
+  bool fast = false;
+
+  if (gc__wire_plain_check(frame, len, &fast, msg, sizeof msg) != 0)
+    fail_msg("read in place and by protobuf-c differently: %s", msg);
+  return fast;
+}
+
+static void test_wire_plain_answers_read_in_place(void **state) {
+  static unsigned char frame[MAX_OPS * 128 + 64];
+  uint64_t s = 43;
+  bool plain;
+  int others = 0;
+
+  (void)state;
+  for (int round = 0; round < 20000; round++) {
+    size_t len = random_answer(&s, frame, round % 2 == 1, &plain);
+
+    assert_true(len <= sizeof frame);
+    if (plain)
+      assert_true(read_alike(frame, len));
+    else
+      others += !read_alike(frame, len);
+  }
+  assert_true(others > 1000);
+}
+
+/* Answers cut short, with a bit flipped or a byte inserted: whatever is
+ * read in place reads as protobuf-c reads it. */
+static void test_wire_damaged_answers_agree(void **state) {
+  static unsigned char frame[MAX_OPS * 128 + 64 + 1];
+  uint64_t s = 44;
+  bool plain;
+
+  (void)state;
+  for (int round = 0; round < 50000; round++) {
+    size_t len = random_answer(&s, frame, false, &plain);
+
+    len = test_damage(&s, frame, len);
+    read_alike(frame, len);
   }
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_wire_plain_answers_read_in_place),
+      cmocka_unit_test(test_wire_damaged_answers_agree),
       cmocka_unit_test(test_wire_each_kind_at_the_extremes),
       cmocka_unit_test(test_wire_random_requests),
   };

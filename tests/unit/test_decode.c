@@ -15,22 +15,17 @@
 
 #include <cmocka.h>
 
+#include "testrand.h"
+
 #include "gcd.pb-c.h"
 #include "ops.h"
 
 enum { MAX_OPS = 32, FRAME_MAX = 16 + MAX_OPS * 64 };
 
-static uint64_t next(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9E3779B97F4A7C15u);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-  return z ^ (z >> 31);
-}
-
 /* A value of 0 to 64 bits, so that varints of every length occur. */
 static uint64_t value(uint64_t *s) {
-  unsigned bits = (unsigned)(next(s) % 65);
-  return bits == 0 ? 0 : next(s) >> (64 - bits);
+  unsigned bits = (unsigned)(test_next(s) % 65);
+  return bits == 0 ? 0 : test_next(s) >> (64 - bits);
 }
 
 typedef struct op_store {
@@ -45,7 +40,7 @@ typedef struct op_store {
 /* A random operation: a common one, or (with uncommon) sometimes info. */
 static void random_op(uint64_t *s, op_store *w, bool uncommon) {
   static const int kinds[] = {2, 3, 4, 5, 6, 7};
-  int kind = uncommon && next(s) % 8 == 0 ? 11 : kinds[next(s) % 6];
+  int kind = uncommon && test_next(s) % 8 == 0 ? 11 : kinds[test_next(s) % 6];
 
   memset(w, 0, sizeof *w);
   w->op = (Gcd__Wire__Op)GCD__WIRE__OP__INIT;
@@ -77,14 +72,14 @@ static size_t random_frame(uint64_t *s, uint8_t *out, bool uncommon) {
   static op_store w[MAX_OPS];
   Gcd__Wire__Op *ptrs[MAX_OPS];
   Gcd__Wire__Request req = GCD__WIRE__REQUEST__INIT;
-  size_t n = (size_t)(next(s) % MAX_OPS);
+  size_t n = (size_t)(test_next(s) % MAX_OPS);
 
   for (size_t i = 0; i < n; i++) {
     random_op(s, &w[i], uncommon);
     ptrs[i] = &w[i].op;
   }
   req.seq = value(s);
-  req.quiet = (int)(next(s) & 1);
+  req.quiet = (int)(test_next(s) & 1);
   req.n_ops = n;
   req.ops = ptrs;
   assert_true(gcd__wire__request__get_packed_size(&req) <= FRAME_MAX);
@@ -132,23 +127,9 @@ static void test_decode_damaged_frames_agree(void **state) {
 
   (void)state;
   for (int i = 0; i < 50000; i++) {
-    size_t len = random_frame(&s, frame, false), at;
+    size_t len = random_frame(&s, frame, false);
 
-    switch (next(&s) % 3) {
-    case 0:
-      len = len > 0 ? (size_t)(next(&s) % len) : 0;
-      break;
-    case 1:
-      if (len > 0)
-        frame[next(&s) % len] ^= (uint8_t)(1u << (next(&s) % 8));
-      break;
-    default:
-      at = len > 0 ? (size_t)(next(&s) % len) : 0;
-      memmove(frame + at + 1, frame + at, len - at);
-      frame[at] = (uint8_t)next(&s);
-      len++;
-      break;
-    }
+    len = test_damage(&s, frame, len);
     agree(frame, len);
   }
 }
@@ -198,18 +179,18 @@ static void test_encode_answers_as_protobuf_c(void **state) {
 
   (void)state;
   for (int round = 0; round < 5000; round++) {
-    size_t n = (size_t)(next(&s) % N);
+    size_t n = (size_t)(test_next(&s) % N);
 
     for (size_t i = 0; i < n; i++) {
-      size_t len = (size_t)(next(&s) % 3 == 0 ? next(&s) % sizeof text[i] : 0);
-      codes[i] = (int32_t)(next(&s) % 4 == 0 ? (int64_t)(next(&s) % 80) - 40
+      size_t len = (size_t)(test_next(&s) % 3 == 0 ? test_next(&s) % sizeof text[i] : 0);
+      codes[i] = (int32_t)(test_next(&s) % 4 == 0 ? (int64_t)(test_next(&s) % 80) - 40
                                              : (int32_t)(uint32_t)value(&s));
       values[i] = value(&s);
       memset(text[i], 'a' + (int)(i % 26), len);
       text[i][len] = '\0';
-      messages[i] = next(&s) % 4 == 0 ? NULL : text[i];
+      messages[i] = test_next(&s) % 4 == 0 ? NULL : text[i];
     }
-    if (gcd_ops_encode_check(value(&s), next(&s) & 1, n, codes, values, messages, msg,
+    if (gcd_ops_encode_check(value(&s), test_next(&s) & 1, n, codes, values, messages, msg,
                              sizeof msg) != 0)
       fail_msg("round %d: %s", round, msg);
   }
