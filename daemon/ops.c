@@ -1214,7 +1214,7 @@ typedef struct fast_op {
   } u;
 } fast_op;
 
-static bool fill_op(fast_op *f, unsigned kind, const uint64_t v[4]) {
+static void fill_op(fast_op *f, unsigned kind, const uint64_t v[4]) {
   f->op = (Op)GCD__WIRE__OP__INIT;
   f->op.op_case = (Gcd__Wire__Op__OpCase)kind;
   switch (kind) {
@@ -1224,25 +1224,25 @@ static bool fill_op(fast_op *f, unsigned kind, const uint64_t v[4]) {
     f->u.alloc.nbytes = v[2];
     f->u.alloc.type = (uint32_t)v[3];
     f->op.alloc = &f->u.alloc;
-    return true;
+    break;
   case GCD__WIRE__OP__OP_SET_REF:
     f->u.set_ref = (Gcd__Wire__SetRef)GCD__WIRE__SET_REF__INIT;
     f->u.set_ref.object = v[1];
     f->u.set_ref.slot = (uint32_t)v[2];
     f->u.set_ref.target = v[3];
     f->op.set_ref = &f->u.set_ref;
-    return true;
+    break;
   case GCD__WIRE__OP__OP_GET_REF:
     f->u.get_ref = (Gcd__Wire__GetRef)GCD__WIRE__GET_REF__INIT;
     f->u.get_ref.object = v[1];
     f->u.get_ref.slot = (uint32_t)v[2];
     f->op.get_ref = &f->u.get_ref;
-    return true;
+    break;
   default: /* retain, release, refcount: one HandleOp member each */
     f->u.handle = (Gcd__Wire__HandleOp)GCD__WIRE__HANDLE_OP__INIT;
     f->u.handle.handle = v[1];
     f->op.retain = &f->u.handle;
-    return true;
+    break;
   }
 }
 
