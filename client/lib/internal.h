@@ -194,8 +194,8 @@ int gc__wire_complete_one(gc_client *c);
 
 /**
  * Writes at p the protobuf bytes of a Request with seq, ops[0..n) (each an
- * alloc, retain, release or set_ref), and quiet: at most 16 + 40 * n
- * bytes. Returns their number.
+ * alloc, retain, release, set_ref, get_ref or refcount), and quiet: at
+ * most 16 + 40 * n bytes. Returns their number.
  */
 size_t gc__wire_encode_ops(unsigned char *p, uint64_t seq, const gc__op *ops, size_t n,
                            int quiet);

@@ -38,6 +38,12 @@
 #define IN_CAP ((size_t)64 << 10)
 /* Quiet frames gathered past this many bytes are sent at once. */
 #define OUT_FLUSH ((size_t)64 << 10)
+/* An op written directly (gc__wire_encode_ops()) takes at most OP_WIRE_MAX
+ * bytes (a SetRef with three 10-byte varints, its Op and the Request's
+ * field header: 32), so that a frame of them is known to fit the daemon's
+ * limit, however small it is configured, before it is written. */
+#define OP_WIRE_MAX 40u
+#define REQUEST_WIRE_MAX 16u /* seq and quiet */
 
 _Static_assert((int)GC__OP_ALLOC == (int)GCD__WIRE__OP__OP_ALLOC &&
                    (int)GC__OP_VERIFY == (int)GCD__WIRE__OP__OP_VERIFY,
@@ -297,11 +303,22 @@ static void quiet_failure(gc_client *c, const Response *resp) {
 /* The next answer that is not a quiet frame's failure. Those are kept as
  * deferred errors on the way; any other answer confirms every quiet frame
  * sent before it, since the daemon runs a connection's frames in order. */
-static bool take_plain(gc_client *c, const unsigned char *p, size_t len);
+/* What a plain answer must answer, to be read in place: the frame of seq
+ * with n ops, whose results go to res (NULL: to the ops of the oldest
+ * async frame, in the ring). */
+typedef struct plain_want {
+  uint64_t seq;
+  size_t n;
+  gc__result *res;
+} plain_want;
 
-/* With plain set, an answer of plain results to the oldest async frame
- * completes that frame's ops at once (take_plain()), and *out is NULL. */
-static int recv_answer(gc_client *c, int *fds, int *nfds, bool plain, Response **out) {
+static bool take_plain(gc_client *c, const unsigned char *p, size_t len,
+                       const plain_want *want);
+
+/* With plain given, a plain answer to it is read in place (take_plain())
+ * and *out is NULL. */
+static int recv_answer(gc_client *c, int *fds, int *nfds, const plain_want *plain,
+                       Response **out) {
   uint32_t n = 0;
   int err;
 
@@ -309,7 +326,7 @@ static int recv_answer(gc_client *c, int *fds, int *nfds, bool plain, Response *
     *out = NULL;
     if ((err = recv_frame(c, fds, nfds, &n)) != 0)
       return err;
-    if (plain && take_plain(c, c->buf, n))
+    if (plain != NULL && take_plain(c, c->buf, n, plain))
       break;
     if ((err = unpack_response(c, n, out)) != 0)
       return err;
@@ -352,7 +369,7 @@ static int exchange(gc_client *c, Request *req, int *fds, int *nfds, Response **
   if (c->fd < 0)
     return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
   if ((err = close_open(c)) != 0 || (err = queue_request(c, req, ++c->seq)) != 0 ||
-      (err = gc__wire_flush(c)) != 0 || (err = recv_answer(c, fds, nfds, false, out)) != 0)
+      (err = gc__wire_flush(c)) != 0 || (err = recv_answer(c, fds, nfds, NULL, out)) != 0)
     return err;
   if ((err = check_response(c, req, *out)) != 0) {
     gcd__wire__response__free_unpacked(*out, NULL);
@@ -465,24 +482,29 @@ static void copy_info(gc_heap_info *out, const Gcd__Wire__HeapInfo *in) {
 
 /* Copies each op's answer out; the first failure's message becomes the
  * connection's last error, prefixed with its position in a batch. */
+static void take_result(gc_client *c, size_t i, size_t n, int32_t wire, uint64_t value,
+                        const char *msg, gc__result *res, int *failed) {
+  res[i].code = wire_code(wire);
+  res[i].value = value;
+  if (res[i].code == 0 || (*failed)++)
+    return;
+  msg = msg != NULL && msg[0] ? msg : gc_strerror(res[i].code);
+  if (n == 1)
+    gc__fail(c, res[i].code, "%s", msg);
+  else
+    gc__fail(c, res[i].code, "operation %zu: %s", i, msg);
+}
+
 static void take_results(gc_client *c, const gc__op *ops, const Response *resp,
                          gc__result *res, gc_heap_info *info) {
   int failed = 0;
 
   for (size_t i = 0; i < resp->n_results; i++) {
     const Gcd__Wire__Result *r = resp->results[i];
-    const char *msg = r->message && r->message[0] ? r->message : NULL;
 
-    res[i].code = wire_code(r->code);
-    res[i].value = r->value;
     if (info != NULL && ops[i].kind == GC__OP_INFO && r->info != NULL)
       copy_info(info, r->info);
-    if (res[i].code == 0 || failed++)
-      continue;
-    if (resp->n_results == 1)
-      gc__fail(c, res[i].code, "%s", msg ? msg : gc_strerror(res[i].code));
-    else
-      gc__fail(c, res[i].code, "operation %zu: %s", i, msg ? msg : gc_strerror(res[i].code));
+    take_result(c, i, resp->n_results, r->code, r->value, r->message, res, &failed);
   }
 }
 
@@ -506,6 +528,19 @@ static wire_op *enc_reserve(gc_client *c, size_t n, Gcd__Wire__Op ***ptrs) {
   return c->enc;
 }
 
+static int exchange_plain(gc_client *c, const gc__op *ops, size_t n, gc__result *res);
+
+/* Whether ops[0..n) are written directly and fit the daemon's frame limit
+ * however their values fall. */
+static bool plain_ops(const gc_client *c, const gc__op *ops, size_t n) {
+  if (n == 0 || n > (frame_limit(c) - REQUEST_WIRE_MAX) / OP_WIRE_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (ops[i].kind < GC__OP_ALLOC || ops[i].kind > GC__OP_REFCOUNT)
+      return false;
+  return true;
+}
+
 int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res,
                       gc_heap_info *info) {
   Request req = GCD__WIRE__REQUEST__INIT;
@@ -514,6 +549,8 @@ int gc__wire_exchange(gc_client *c, const gc__op *ops, size_t n, gc__result *res
   wire_op *w;
   int err;
 
+  if (plain_ops(c, ops, n))
+    return exchange_plain(c, ops, n, res);
   if ((w = enc_reserve(c, n ? n : 1, &ptrs)) == NULL)
     return GC_ENOCLIENT;
   for (size_t i = 0; i < n; i++) {
@@ -568,16 +605,12 @@ void gc__wire_free(gc_client *c) {
 
 /* The async ops gathered since the last send share one request frame, as a
  * batch does: the daemon's cost per frame (and both ends' protobuf cost per
- * Request) is paid once for them all. An op encodes to at most
- * OP_WIRE_MAX bytes (a SetRef with three 10-byte varints, its Op and the
- * Request's field header: 32), so that a frame never outgrows the daemon's
- * limit, however small it is configured. */
-#define OP_WIRE_MAX 40u
-#define REQUEST_WIRE_MAX 16u /* seq and quiet */
+ * Request) is paid once for them all. */
 #define GATHER_MAX ((size_t)GC_PIPELINE_MAX)
 
-/* That frame is protobuf written directly: its ops are four kinds of a few
- * varints each, and protobuf-c's generic packer, which walks each
+/* That frame is protobuf written directly, and so is a synchronous call's
+ * or a batch's of the same kinds or get_ref and refcount (plain_ops()):
+ * the ops are messages of a few varints each, and protobuf-c's generic packer, which walks each
  * message's descriptor twice (its size, then its bytes), was a tenth of a
  * pipelined client's time. The bytes are those protobuf-c writes for the
  * same Request (tests/client/test_wire.c compares them). */
@@ -589,7 +622,7 @@ static size_t put_uint(unsigned char *p, unsigned field, uint64_t v) {
   return (size_t)(gcd_put_varint(p + 1, v) - p);
 }
 
-/* The op's own message: Alloc, SetRef or HandleOp (retain, release). */
+/* The op's own message: Alloc, SetRef, GetRef or HandleOp. */
 static size_t put_body(unsigned char *p, const gc__op *op) {
   size_t n = 0;
 
@@ -604,7 +637,11 @@ static size_t put_body(unsigned char *p, const gc__op *op) {
     n += put_uint(p + n, 2, op->u32);
     n += put_uint(p + n, 3, op->u64b);
     return n;
-  default:
+  case GC__OP_GET_REF:
+    n += put_uint(p + n, 1, op->u64a);
+    n += put_uint(p + n, 2, op->u32);
+    return n;
+  default: /* retain, release, refcount */
     return put_uint(p, 1, op->u64a);
   }
 }
@@ -866,19 +903,25 @@ static const char *plain_message(const plain_result *r, char *buf, size_t cap) {
   return buf;
 }
 
-/* Completes the oldest frame's ops from a plain answer to it, if the frame
- * of len bytes at p is one; false leaves it to protobuf-c. */
-static bool take_plain(gc_client *c, const unsigned char *p, size_t len) {
+/* Takes the results of the frame of len bytes at p where want says, if
+ * it is a plain answer to want's frame; false leaves it to protobuf-c. */
+static bool take_plain(gc_client *c, const unsigned char *p, size_t len,
+                       const plain_want *want) {
   gcd_reader r = {p, p + len};
   uint64_t seq;
-  size_t n, k = c->fl_n > 0 ? head_frame_ops(c) : 0;
+  size_t n, i = 0;
   char msg[GC__ERR_MAX];
   plain_result res;
+  int failed = 0;
 
-  if (k == 0 || !plain_scan(p, len, &seq, &n) || n != k || seq != c->fl[c->fl_head].seq)
+  if (!plain_scan(p, len, &seq, &n) || n != want->n || seq != want->seq)
     return false;
-  while (plain_next(&r, &seq, &res) == 1)
-    complete_op(c, res.code, res.value, plain_message(&res, msg, sizeof msg));
+  for (; plain_next(&r, &seq, &res) == 1; i++)
+    if (want->res != NULL)
+      take_result(c, i, n, res.code, res.value, plain_message(&res, msg, sizeof msg),
+                  want->res, &failed);
+    else
+      complete_op(c, res.code, res.value, plain_message(&res, msg, sizeof msg));
   return true;
 }
 
@@ -928,8 +971,13 @@ int gc__wire_complete_one(gc_client *c) {
   Response *resp = NULL;
   int err;
 
+  plain_want want;
+
   /* First the open frame goes: its ops get their seq as it is queued. */
-  if ((err = gc__wire_flush(c)) != 0 || (err = recv_answer(c, NULL, NULL, true, &resp)) != 0)
+  if ((err = gc__wire_flush(c)) != 0)
+    return err;
+  want = (plain_want){.seq = c->fl[c->fl_head].seq, .n = head_frame_ops(c)};
+  if ((err = recv_answer(c, NULL, NULL, &want, &resp)) != 0)
     return err;
   if (resp == NULL) /* taken in place */
     return 0;
@@ -944,6 +992,35 @@ int gc__wire_complete_one(gc_client *c) {
                 resp->results[i]->message);
   gcd__wire__response__free_unpacked(resp, NULL);
   return 0;
+}
+
+/* A synchronous call or batch of ops written directly, behind the frames
+ * in flight and any deferred failure as roundtrip(), its answer read in
+ * place when plain. */
+static int exchange_plain(gc_client *c, const gc__op *ops, size_t n, gc__result *res) {
+  Request req = GCD__WIRE__REQUEST__INIT; /* what check_response compares */
+  plain_want want = {.n = n, .res = res};
+  Response *resp = NULL;
+  int err;
+
+  if ((c->fl_n > 0 || c->deferred != 0) && (err = gc__wire_settle(c)) != 0)
+    return err;
+  if (c->fd < 0)
+    return gc__fail(c, GC_ECLOSED, "the connection to the daemon is closed");
+  if ((err = close_open(c)) != 0 ||
+      (err = out_reserve(c, 4 + REQUEST_WIRE_MAX + n * OP_WIRE_MAX)) != 0)
+    return err;
+  want.seq = ++c->seq;
+  out_commit(c, gc__wire_encode_ops(c->out + c->out_len + 4, want.seq, ops, n, 0));
+  if ((err = gc__wire_flush(c)) != 0 || (err = recv_answer(c, NULL, NULL, &want, &resp)) != 0 ||
+      resp == NULL)
+    return err;
+  req.seq = want.seq;
+  req.n_ops = n;
+  if ((err = check_response(c, &req, resp)) == 0)
+    take_results(c, ops, resp, res, NULL);
+  gcd__wire__response__free_unpacked(resp, NULL);
+  return err;
 }
 
 void gc__wire_abandon(gc_client *c, int err) {

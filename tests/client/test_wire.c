@@ -29,6 +29,7 @@ typedef struct pb_op {
   Gcd__Wire__Alloc alloc;
   Gcd__Wire__HandleOp handle;
   Gcd__Wire__SetRef set_ref;
+  Gcd__Wire__GetRef get_ref;
 } pb_op;
 
 static void to_pb(pb_op *w, const gc__op *op) {
@@ -49,10 +50,16 @@ static void to_pb(pb_op *w, const gc__op *op) {
     w->set_ref.target = op->u64b;
     w->op.set_ref = &w->set_ref;
     break;
+  case GC__OP_GET_REF:
+    w->get_ref = (Gcd__Wire__GetRef)GCD__WIRE__GET_REF__INIT;
+    w->get_ref.object = op->u64a;
+    w->get_ref.slot = op->u32;
+    w->op.get_ref = &w->get_ref;
+    break;
   default:
     w->handle = (Gcd__Wire__HandleOp)GCD__WIRE__HANDLE_OP__INIT;
     w->handle.handle = op->u64a;
-    w->op.retain = &w->handle; /* retain and release share the member type */
+    w->op.retain = &w->handle; /* retain, release, refcount share the member type */
     break;
   }
 }
@@ -96,9 +103,9 @@ static uint64_t of_length(uint64_t r, int bytes, int bits) {
 }
 
 static gc__op random_op(uint64_t *s) {
-  static const uint32_t kinds[] = {GC__OP_ALLOC, GC__OP_RETAIN, GC__OP_RELEASE,
-                                   GC__OP_SET_REF};
-  gc__op op = {.kind = kinds[test_next(s) % 4]};
+  static const uint32_t kinds[] = {GC__OP_ALLOC,   GC__OP_RETAIN,  GC__OP_RELEASE,
+                                   GC__OP_SET_REF, GC__OP_GET_REF, GC__OP_REFCOUNT};
+  gc__op op = {.kind = kinds[test_next(s) % 6]};
 
   op.u32 = (uint32_t)of_length(test_next(s), (int)(test_next(s) % 6), 32);
   op.type = (uint32_t)of_length(test_next(s), (int)(test_next(s) % 6), 32);
@@ -108,10 +115,11 @@ static gc__op random_op(uint64_t *s) {
 }
 
 static void test_wire_each_kind_at_the_extremes(void **state) {
-  const uint32_t kinds[] = {GC__OP_ALLOC, GC__OP_RETAIN, GC__OP_RELEASE, GC__OP_SET_REF};
+  const uint32_t kinds[] = {GC__OP_ALLOC,   GC__OP_RETAIN,  GC__OP_RELEASE,
+                            GC__OP_SET_REF, GC__OP_GET_REF, GC__OP_REFCOUNT};
 
   (void)state;
-  for (size_t k = 0; k < 4; k++) {
+  for (size_t k = 0; k < 6; k++) {
     gc__op zero = {.kind = kinds[k]};
     gc__op max = {.kind = kinds[k], .u32 = UINT32_MAX, .type = UINT32_MAX,
                   .u64a = UINT64_MAX, .u64b = UINT64_MAX};

@@ -203,6 +203,8 @@ static void test_basic_batch_results_per_op(void **state) {
   assert_ok(gc_batch_release(b, gcd_handle_make(5, 77)), f->c); /* unknown */
   assert_int_equal(gc_batch_size(b), 4);
   assert_ok(gc_batch_run(b), f->c);
+  /* the first failure's message, with its place in the batch */
+  assert_non_null(strstr(gc_last_error(f->c), "operation 2: "));
   assert_int_equal(gc_batch_result(b, 0, &parent), 0);
   assert_int_equal(gc_batch_result(b, 1, &child), 0);
   assert_true(parent != 0 && child != 0 && parent != child);
