@@ -608,12 +608,14 @@ void gc__wire_free(gc_client *c) {
  * Request) is paid once for them all. */
 #define GATHER_MAX ((size_t)GC_PIPELINE_MAX)
 
-/* That frame is protobuf written directly, and so is a synchronous call's
- * or a batch's of the same kinds or get_ref and refcount (plain_ops()):
- * the ops are messages of a few varints each, and protobuf-c's generic packer, which walks each
- * message's descriptor twice (its size, then its bytes), was a tenth of a
- * pipelined client's time. The bytes are those protobuf-c writes for the
- * same Request (tests/client/test_wire.c compares them). */
+/* That frame is protobuf written directly, and so is the frame of a
+ * synchronous call or a batch of those kinds, get_ref and refcount
+ * (plain_ops()): the ops are messages of a few varints each, and
+ * protobuf-c's generic packer, which walks each message's descriptor twice
+ * (its size, then its bytes), was a tenth of a pipelined client's time.
+ * The bytes are those protobuf-c writes for the same Request
+ * (tests/client/test_wire.c compares them). */
+
 /* A varint field (number < 16) as proto3 writes it: absent when 0. */
 static size_t put_uint(unsigned char *p, unsigned field, uint64_t v) {
   if (v == 0)
