@@ -137,10 +137,12 @@ static void test_wire_random_requests(void **state) {
   (void)state;
   for (int round = 0; round < 20000; round++) {
     size_t n = (size_t)(test_next(&s) % MAX_OPS) + 1;
+    uint64_t seq;
 
     for (size_t i = 0; i < n; i++)
       ops[i] = random_op(&s);
-    assert_same(of_length(test_next(&s), (int)(test_next(&s) % 11), 64), ops, n, (int)(test_next(&s) & 1));
+    seq = of_length(test_next(&s), (int)(test_next(&s) % 11), 64);
+    assert_same(seq, ops, n, (int)(test_next(&s) & 1));
   }
 }
 
