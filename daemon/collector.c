@@ -136,8 +136,13 @@ static void word_set(gcd_gc *gc, uint32_t x, uint64_t w) {
   atomic_store_explicit(&gc->word[x], (uint32_t)w, memory_order_relaxed);
 }
 
+/* Whether word w carries stamp, the mark of a collection's member. */
+static bool stamped(uint64_t w, uint32_t stamp) {
+  return (uint32_t)(w >> STAMP_SHIFT) == stamp;
+}
+
 static bool member(const gcd_gc *gc, uint64_t w) {
-  return (uint32_t)(w >> STAMP_SHIFT) == gc->stamp;
+  return stamped(w, gc->stamp);
 }
 
 static int64_t refs_of(uint64_t w) {
@@ -416,7 +421,7 @@ HOT void scan_set(const scan *sc, uint32_t x, uint64_t w) {
 
 /* member_at(), from the copy. */
 HOT bool scan_member(const scan *sc, uint32_t t, uint64_t *w) {
-  return t < sc->cap && (uint32_t)((*w = scan_word(sc, t)) >> STAMP_SHIFT) == sc->stamp;
+  return t < sc->cap && stamped(*w = scan_word(sc, t), sc->stamp);
 }
 
 /* x's count does not fit its word: gc_refs goes to wide[]. Returns the

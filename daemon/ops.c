@@ -861,8 +861,9 @@ static void run_first(batch *b, const Gcd__Wire__Request *req, Result *res) {
  * to the bytes protobuf-c writes: its generic packer walks each message's
  * descriptor twice, for the size and for the bytes. Any other Response
  * goes through protobuf-c. gcd_ops_encode_check() compares the two. */
+/* Most results carry no message: no strlen() for those. */
 static size_t str_len(const char *s) {
-  return s != NULL ? strlen(s) : 0;
+  return s != NULL && s[0] != '\0' ? strlen(s) : 0;
 }
 
 /* A proto3 field, absent when zero: its size, tag included. */

@@ -528,12 +528,17 @@ static wire_op *enc_reserve(gc_client *c, size_t n, Gcd__Wire__Op ***ptrs) {
   return c->enc;
 }
 
+/* How many ops written directly fit one frame, whatever their values. */
+static size_t ops_fit(const gc_client *c) {
+  return (frame_limit(c) - REQUEST_WIRE_MAX) / OP_WIRE_MAX;
+}
+
 static int exchange_plain(gc_client *c, const gc__op *ops, size_t n, gc__result *res);
 
 /* Whether ops[0..n) are written directly and fit the daemon's frame limit
  * however their values fall. */
 static bool plain_ops(const gc_client *c, const gc__op *ops, size_t n) {
-  if (n == 0 || n > (frame_limit(c) - REQUEST_WIRE_MAX) / OP_WIRE_MAX)
+  if (n == 0 || n > ops_fit(c))
     return false;
   for (size_t i = 0; i < n; i++)
     if (ops[i].kind < GC__OP_ALLOC || ops[i].kind > GC__OP_REFCOUNT)
@@ -675,7 +680,7 @@ size_t gc__wire_encode_ops(unsigned char *p, uint64_t seq, const gc__op *ops, si
 }
 
 static size_t gather_max(const gc_client *c) {
-  size_t n = (frame_limit(c) - REQUEST_WIRE_MAX) / OP_WIRE_MAX;
+  size_t n = ops_fit(c);
 
   return n < GATHER_MAX ? n : GATHER_MAX;
 }

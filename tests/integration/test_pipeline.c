@@ -216,6 +216,21 @@ static void own_counts(gc_client *c, uint64_t *requests, uint64_t *ops) {
   *ops = ci[0].ops;
 }
 
+/* Every rc[0..n) is 0 and h's count is count; then count one-way releases
+ * free h, and the heap is empty. */
+static void all_ok_then_drop(fixture *f, const int *rc, int n, gc_handle h, uint64_t count) {
+  uint64_t got = 0;
+
+  for (int i = 0; i < n; i++)
+    assert_int_equal(rc[i], 0);
+  assert_ok(gc_refcount(f->c, h, &got), f->c);
+  assert_int_equal(got, count);
+  for (uint64_t i = 0; i < count; i++)
+    assert_ok(gc_release_async(f->c, h, NULL), f->c);
+  assert_ok(gc_sync(f->c), f->c);
+  assert_int_equal(h_objects(f->c), 0);
+}
+
 /* The async ops gathered before a send share one request frame: 64
  * answered retains at depth 64 are one request to the daemon, and each
  * still gets its own result. (The counts include the gc_clients() call
@@ -223,7 +238,7 @@ static void own_counts(gc_client *c, uint64_t *requests, uint64_t *ops) {
 static void test_pipeline_ops_share_a_frame(void **state) {
   fixture *f = *state;
   enum { N = 64 };
-  uint64_t r0, o0, r1, o1, n = 0;
+  uint64_t r0, o0, r1, o1;
   gc_handle h = 0;
   int rc[N];
 
@@ -238,14 +253,7 @@ static void test_pipeline_ops_share_a_frame(void **state) {
   own_counts(f->c, &r1, &o1);
   assert_int_equal(r1 - r0, 2);
   assert_int_equal(o1 - o0, N + 1);
-  for (int i = 0; i < N; i++)
-    assert_int_equal(rc[i], 0);
-  assert_ok(gc_refcount(f->c, h, &n), f->c);
-  assert_int_equal(n, N + 1);
-  for (int i = 0; i <= N; i++)
-    assert_ok(gc_release_async(f->c, h, NULL), f->c);
-  assert_ok(gc_sync(f->c), f->c);
-  assert_int_equal(h_objects(f->c), 0);
+  all_ok_then_drop(f, rc, N, h, N + 1);
 }
 
 /* One failing op of a gathered one-way frame: the ops after it in the same
@@ -276,7 +284,6 @@ static void test_pipeline_kinds_alternate_in_order(void **state) {
   enum { N = 500 };
   gc_handle h = 0;
   int rc[N];
-  uint64_t n = 0;
 
   assert_ok(gc_alloc(f->c, 0, 8, 1, &h), f->c);
   for (int i = 0; i < N; i++) {
@@ -285,14 +292,7 @@ static void test_pipeline_kinds_alternate_in_order(void **state) {
     assert_ok(gc_retain_async(f->c, h, NULL), f->c);
   }
   assert_ok(gc_sync(f->c), f->c);
-  for (int i = 0; i < N; i++)
-    assert_int_equal(rc[i], 0);
-  assert_ok(gc_refcount(f->c, h, &n), f->c);
-  assert_int_equal(n, N + 1);
-  for (int i = 0; i <= N; i++)
-    assert_ok(gc_release_async(f->c, h, NULL), f->c);
-  assert_ok(gc_sync(f->c), f->c);
-  assert_int_equal(h_objects(f->c), 0);
+  all_ok_then_drop(f, rc, N, h, N + 1);
 }
 
 /* A daemon with the smallest frame limit: a full window of gathered ops is
