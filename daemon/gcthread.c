@@ -206,12 +206,19 @@ static bool work_once(gcd_gcthread *t) {
   return true;
 }
 
+/* Lock held: whether the loop thread has something to hear of -- finished
+ * requests, or memory to give back that it does not know of yet (it trims
+ * only while told there is some, so that an idle daemon sleeps). */
+static bool loop_news(const gcd_gcthread *t) {
+  return t->done != NULL || (!t->trim_armed && gcd_heap_trim_pending(t->gc->heap));
+}
+
 static void *thread_main(void *arg) {
   gcd_gcthread *t = arg;
   pthread_mutex_lock(&t->lock);
   while (!t->stop) {
     if (work_once(t)) {
-      if (t->done != NULL && t->notify != NULL) {
+      if (t->notify != NULL && loop_news(t)) {
         pthread_mutex_unlock(&t->lock);
         t->notify(t->notify_ctx);
         pthread_mutex_lock(&t->lock);

@@ -73,6 +73,7 @@ typedef struct gcd_gcthread {
   void (*after_collect)(void *ctx); /* collector thread, lock held; may be NULL */
   void *after_ctx;
   bool stop, running;
+  bool trim_armed;               /* lock held: the loop is trimming (gcd_heap_trim) */
   int holder;                    /* collector thread, lock held: GCD_HOLDER_* */
   /* Figures, lock held to read or write. Histograms count per bucket (not
    * cumulative); the exporter accumulates. */
@@ -92,7 +93,8 @@ extern const uint64_t gcd_duration_bucket_ns[GCD_DURATION_BUCKETS];
 int gcd_gcthread_init(gcd_gcthread *t, gcd_gc *gc);
 
 /** Starts the collector thread. notify(ctx) runs on it whenever requests
- *  finish. 0 or GC_ENOMEM. */
+ *  finish, and after a collection that left emptied regions to give back
+ *  while trim_armed is false. 0 or GC_ENOMEM. */
 int gcd_gcthread_start(gcd_gcthread *t, void (*notify)(void *), void *ctx);
 
 /** Stops and joins the thread (finishing a collection in progress). Returns

@@ -698,6 +698,10 @@ uint64_t gcd_heap_trim(gcd_heap *h, uint64_t max) {
   return n + gcd_arena_purge(&h->slot_arena, max - n);
 }
 
+bool gcd_heap_trim_pending(const gcd_heap *h) {
+  return gcd_arena_unpurged_units(&h->data_arena) + gcd_arena_unpurged_units(&h->slot_arena) > 0;
+}
+
 /* -------------------------------------------------------------- verifier */
 
 #define FAIL(...) (snprintf(v->msg, v->len, __VA_ARGS__), GC_ECORRUPT)

@@ -12,6 +12,7 @@
 #define GCD_HEAP_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "arena.h"
@@ -198,6 +199,10 @@ void gcd_heap_free_entries(gcd_heap *h, const uint32_t *index, uint64_t n);
  *  objects makes no system call under the lock; the daemon trims a few at a
  *  time from a timer. Returns the regions given back. */
 uint64_t gcd_heap_trim(gcd_heap *h, uint64_t max);
+
+/** Loop thread, or the heap lock held: whether emptied regions wait for
+ *  gcd_heap_trim(). */
+bool gcd_heap_trim_pending(const gcd_heap *h);
 
 /** Collector thread, lock not held: readies the shared state of object
  *  index for the write that frees it, without changing it (an atomic

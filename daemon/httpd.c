@@ -87,9 +87,12 @@ static void on_conn_closed(uv_handle_t *handle) {
   httpd_release(h);
 }
 
+/* The sweep runs only while connections are open, so that an idle daemon
+ * has no timer to wake it. */
 static void conn_close(hconn *c) {
   if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
-    c->h->nlive--;
+    if (--c->h->nlive == 0 && !c->h->stopping)
+      uv_timer_stop(&c->h->sweep);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
   }
 }
@@ -199,6 +202,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
 
 /* ----------------------------------------------------------- accepting */
 
+static void on_sweep(uv_timer_t *t);
+
 static void on_connection(uv_stream_t *st, int status) {
   gcd_httpd *h = st->data;
   hconn *c;
@@ -212,7 +217,8 @@ static void on_connection(uv_stream_t *st, int status) {
   if (h->conns != NULL)
     h->conns->prev = c;
   h->conns = c;
-  h->nlive++;
+  if (h->nlive++ == 0)
+    uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
   h->handles++;
   c->deadline = uv_now(h->loop) + GCD_HTTPD_IDLE_MS;
   if (uv_accept(st, (uv_stream_t *)&c->tcp) != 0) {
@@ -302,7 +308,6 @@ int gcd_httpd_open(gcd_httpd **out, void *loop, gcd_daemon *d) {
     gcd_httpd_stop(h);
     return err;
   }
-  uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
   *out = h;
   return 0;
 }

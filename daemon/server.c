@@ -100,6 +100,7 @@ typedef struct wreq {
 
 static void conn_close(conn *c);
 static void conn_finish(conn *c);
+static void trim_update(gcd_server *srv);
 
 /* ------------------------------------------------------------ writing */
 
@@ -412,6 +413,7 @@ static void feed(conn *c, const uint8_t *p, size_t n) {
   gcd_gcthread_lock(t);
   err = run_frames(c, &q, p, n);
   gcd_gcthread_poke(t);
+  trim_update(c->srv);
   gcd_gcthread_unlock(t);
   settle(c, &q, err);
 }
@@ -441,7 +443,8 @@ static void resume_one(gcd_server *srv, gcd_gcreq *r) {
   settle(c, &q, err);
 }
 
-/* Loop thread, woken by gc_notify(). */
+/* Loop thread, woken by gc_notify(): requests finished, or a collection
+ * left memory to give back. */
 static void on_gc_done(uv_async_t *a) {
   gcd_server *srv = a->data;
   gcd_gcthread *t = &srv->d->gct;
@@ -452,6 +455,7 @@ static void on_gc_done(uv_async_t *a) {
     resume_one(srv, r);
   }
   gcd_gcthread_poke(t);
+  trim_update(srv);
   gcd_gcthread_unlock(t);
 }
 
@@ -500,6 +504,7 @@ static void on_closed(uv_handle_t *h) {
 
   gcd_gcthread_lock(&d->gct);
   dropped = gcd_session_close(d, &c->session); /* abandons its frames too */
+  trim_update(c->srv);
   gcd_gcthread_unlock(&d->gct);
 
   gcd_log_info("session %" PRIu64 " closed (pid %ld, \"%s\"): %" PRIu64 " requests, "
@@ -641,7 +646,26 @@ static void on_trim(uv_timer_t *tm) {
   if (!gcd_gcthread_trylock(t))
     return;
   gcd_heap_trim(&srv->d->heap, TRIM_REGIONS);
+  trim_update(srv);
   gcd_gcthread_unlock(t);
+}
+
+/* Loop thread, heap lock held. The timer runs only while emptied regions
+ * wait: a daemon with nothing to give back has no timer due and sleeps in
+ * epoll_wait without a timeout (no wakeups when idle, and no timer to
+ * program on each sleep between requests). trim_armed tells the collector
+ * thread whether a collection's frees need reporting. */
+static void trim_update(gcd_server *srv) {
+  gcd_gcthread *t = &srv->d->gct;
+  bool want = srv->trim_open && gcd_heap_trim_pending(&srv->d->heap);
+
+  if (want == t->trim_armed)
+    return;
+  if (want && uv_timer_start(&srv->trim, on_trim, TRIM_EVERY_MS, TRIM_EVERY_MS) != 0)
+    return;
+  if (!want)
+    uv_timer_stop(&srv->trim);
+  t->trim_armed = want;
 }
 
 /* The timer does not keep the loop alive: it is closed with the rest. */
@@ -651,14 +675,15 @@ static int trim_start(gcd_server *srv) {
   srv->trim.data = srv;
   srv->trim_open = true;
   uv_unref((uv_handle_t *)&srv->trim);
-  return uv_timer_start(&srv->trim, on_trim, TRIM_EVERY_MS, TRIM_EVERY_MS) != 0
-             ? GC_EIO : 0;
+  return 0;
 }
 
+/* After collector_stop(): no other thread reads trim_armed. */
 static void trim_stop(gcd_server *srv) {
   if (srv->trim_open)
     uv_close((uv_handle_t *)&srv->trim, NULL);
   srv->trim_open = false;
+  srv->d->gct.trim_armed = false;
 }
 
 /* ------------------------------------------------------------- metrics */
@@ -892,6 +917,7 @@ void gcd_server_close(gcd_server *srv) {
   if (srv == NULL)
     return;
   collector_stop(srv);
+  trim_stop(srv);
   socket_remove(srv);
   metrics_stop(srv);
   srv->stopping = true;

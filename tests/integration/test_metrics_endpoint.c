@@ -85,6 +85,23 @@ static void test_metrics_endpoint_counts_what_clients_do(void **state) {
   h_daemon_stop(&d);
 }
 
+/* Scrapes until the heap holds no object and no emptied region waits to be
+ * given back, or 5 s pass; the unpurged bytes last seen. */
+static double wait_all_given_back(int port) {
+  double left = -1, objects = -1;
+
+  for (int64_t end = h_now_ms() + 5000; h_now_ms() < end && (left != 0 || objects != 0);) {
+    char *body = scrape(port);
+    left = h_metric(body, "gcd_heap_unpurged_bytes");
+    objects = h_metric(body, "gcd_heap_objects");
+    free(body);
+    if (left != 0 || objects != 0)
+      usleep(20 * 1000);
+  }
+  assert_true(objects == 0);
+  return left;
+}
+
 /* Frees leave emptied regions backed; the daemon gives them back to the
  * system by itself within moments, and says so. */
 static void test_metrics_endpoint_emptied_regions_given_back(void **state) {
@@ -93,21 +110,38 @@ static void test_metrics_endpoint_emptied_regions_given_back(void **state) {
   int port = start(&d);
   gc_client *c = h_connect(&d, "metrics-trim");
   gc_handle h[N];
-  double left = -1;
 
   for (int i = 0; i < N; i++)
     assert_ok(gc_alloc(c, 1, SIZE, 0, &h[i]), c);
   for (int i = 0; i < N; i++)
     assert_ok(gc_release(c, h[i]), c);
-  for (int64_t end = h_now_ms() + 5000; h_now_ms() < end && left != 0;) {
-    char *body = scrape(port);
-    left = h_metric(body, "gcd_heap_unpurged_bytes");
-    assert_true(h_metric(body, "gcd_heap_objects") == 0);
-    free(body);
-    if (left != 0)
-      usleep(20 * 1000);
+  assert_true(wait_all_given_back(port) == 0);
+  gc_close(c);
+  h_verify(&d);
+  h_daemon_stop(&d);
+}
+
+/* What an automatic collection empties is given back as well, though no
+ * request follows it: the collector thread tells the loop, which trims. */
+static void test_metrics_endpoint_collected_regions_given_back(void **state) {
+  enum { N = 256, SIZE = 4000 };
+  h_daemon d;
+  int port = start(&d);
+  gc_client *c = h_connect(&d, "metrics-trim-gc");
+  gc_handle h[N];
+
+  assert_ok(gc_set_threshold(c, 0, 10, 10), c); /* no collection while building */
+  for (int i = 0; i < N; i++)
+    assert_ok(gc_alloc(c, 1, SIZE, 0, &h[i]), c);
+  for (int i = 0; i < N; i += 2) {
+    assert_ok(gc_set_ref(c, h[i], 0, h[i + 1]), c);
+    assert_ok(gc_set_ref(c, h[i + 1], 0, h[i]), c);
   }
-  assert_true(left == 0);
+  for (int i = 0; i < N; i++)
+    assert_ok(gc_release(c, h[i]), c);
+  /* The last request: a collection is due after it, on the collector thread. */
+  assert_ok(gc_set_threshold(c, 1, 10, 10), c);
+  assert_true(wait_all_given_back(port) == 0);
   gc_close(c);
   h_verify(&d);
   h_daemon_stop(&d);
@@ -268,6 +302,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_metrics_endpoint_counts_what_clients_do),
       cmocka_unit_test(test_metrics_endpoint_emptied_regions_given_back),
+      cmocka_unit_test(test_metrics_endpoint_collected_regions_given_back),
       cmocka_unit_test(test_metrics_endpoint_head_and_refusals),
       cmocka_unit_test(test_metrics_endpoint_connection_cap_and_idle_timeout),
       cmocka_unit_test(test_metrics_endpoint_passes_promtool),
