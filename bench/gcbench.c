@@ -300,6 +300,17 @@ static void print_lat(const char *key, uint64_t *lat, size_t n) {
   printf("%s.max_ns %" PRIu64 "\n", key, n ? lat[n - 1] : 0);
 }
 
+/* Percent of the n latencies below ns. At depth 1 the round trips under
+ * 10 us are those the scheduler ran with both processes on one CPU, where
+ * no sleeping CPU had to be woken; their share sets the rate. */
+static double share_under(const uint64_t *lat, size_t n, uint64_t ns) {
+  size_t k = 0;
+
+  for (size_t i = 0; i < n; i++)
+    k += lat[i] < ns;
+  return n ? 100.0 * (double)k / (double)n : 0;
+}
+
 static int cmd_pause(const char *bin, size_t n, int reps) {
   enum { MAX = 4000000 };
   uint64_t *lat = malloc(MAX * sizeof *lat);
@@ -351,6 +362,7 @@ static void ops_alloc_sync(gc_client *c, size_t n, uint64_t *lat) {
   }
   print_rate("gcd.ops.alloc_release.p1", 2 * n, now_ns() - t0);
   print_lat("gcd.ops.alloc_release.p1.lat", lat, 2 * n);
+  printf("gcd.ops.alloc_release.p1.lat.under_10us_pct %.1f\n", share_under(lat, 2 * n, 10000));
 }
 
 /* alloc + release with depth ops in flight: depth allocs, their handles,

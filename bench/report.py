@@ -99,6 +99,9 @@ def ops(r, pre="", title="== operations vs Redis (one connection; redis-benchmar
               f"Redis SET p50 {ms(r[q + 'p50_ns'])} "
               f"p99 {ms(r[q + 'p99_ns'])}   p50 Redis/gcd "
               f"{r[q + 'p50_ns'] / r[p + 'p50_ns']:.2f}x")
+    if p + "under_10us_pct" in r and not pre:
+        print(f"depth 1, gcd round trips under 10 us (both processes on one CPU): "
+              f"{r[p + 'under_10us_pct']:.1f} %")
 
 
 def ops_one_cpu(r):

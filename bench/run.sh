@@ -5,8 +5,9 @@
 # scale. Prints one line per figure with its ratio (docs/performance.md).
 #
 # Environment: BENCH_SCALE (default 1) multiplies every size; BENCH_REPS
-# (default 3) repetitions, of which the median is shown, and
-# BENCH_COLLECT_REPS (default 5) those of the collection cases; BENCH_HEAP_N
+# (default 3) repetitions, of which the median is shown, BENCH_COLLECT_REPS
+# (default 5) those of the collection cases and BENCH_OPS_REPS (default 5)
+# those against Redis; BENCH_HEAP_N
 # (default 10000000 * BENCH_SCALE) the large heap; BENCH_OUT a file to
 # keep the raw "key value" results in.
 set -euo pipefail
@@ -17,6 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${BENCH_SCALE:-1}
 REPS=${BENCH_REPS:-3}
 COLLECT_REPS=${BENCH_COLLECT_REPS:-5}
+OPS_REPS=${BENCH_OPS_REPS:-5}
 BUILD=$ROOT/build/release
 
 say() { printf '%s\n' "$*" >&2; }
@@ -83,18 +85,22 @@ collect_cases() {
 # request itself.
 PIN=""
 
+# At depth 1 each side makes the same number of round trips per repetition
+# (gcd: 2 x 50,000 per case), so that both run as long: how often the
+# scheduler puts client and server on one CPU changes over seconds, and
+# sets the rate (docs/performance.md).
 ops_cases() {
   local dir=$1 gb=$2 gcd=$3 n
-  n=$(scaled 200000)
+  n=$(scaled 100000)
   rm -f "$dir/redis.sock"
   $PIN redis-server --port 0 --unixsocket "$dir/redis.sock" --save '' --appendonly no \
     --dir "$dir" --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do [[ -S $dir/redis.sock ]] && break; sleep 0.05; done
-  for _ in $(seq "$REPS"); do
+  for _ in $(seq "$OPS_REPS"); do
     $PIN "$gb" "$gcd" ops "$(scaled 50000)"
     redis_bench "$dir/redis.sock" 1 "$n"
-    redis_bench "$dir/redis.sock" 16 "$((n * 4))"
+    redis_bench "$dir/redis.sock" 16 "$((n * 8))"
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }

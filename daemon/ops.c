@@ -57,6 +57,7 @@ typedef struct batch {
   bool quiet;            /* answer only a failure (Request.quiet, after hello) */
   char check_msg[256];   /* verify's finding, written on the collector thread */
   bool oom;              /* scratch memory ran out while unpacking */
+  gcd_room room;         /* where the reply may go (gcd_ops_handle/resume) */
 } batch;
 
 #define DEFER 1          /* a handler's answer: run req, then call me again */
@@ -935,10 +936,22 @@ static void fast_pack(const Gcd__Wire__Response *resp, uint8_t *p) {
   put_uint(p, 5, resp->quiet != 0);
 }
 
-static int reply_pack(const Gcd__Wire__Response *resp, gcd_reply *out) {
+/* A reply frame of len payload bytes, its prefix written: in room when it
+ * fits there (room may be NULL), else from malloc. */
+static uint8_t *reply_frame(const gcd_room *room, size_t len, gcd_reply *out) {
+  out->in_room = room != NULL && room->len >= GCD_FRAME_HEADER &&
+                 len <= room->len - GCD_FRAME_HEADER;
+  if (!out->in_room)
+    return gcd_frame_alloc(len);
+  gcd_frame_put_header(room->p, (uint32_t)len);
+  return room->p;
+}
+
+static int reply_pack(const Gcd__Wire__Response *resp, const gcd_room *room,
+                      gcd_reply *out) {
   size_t fast = fast_size(resp);
   size_t len = fast != 0 ? fast : gcd__wire__response__get_packed_size(resp);
-  uint8_t *buf = gcd_frame_alloc(len);
+  uint8_t *buf = reply_frame(room, len, out);
 
   if (buf == NULL)
     return GC_ENOMEM;
@@ -1003,7 +1016,7 @@ int gcd_ops_frame_error(gcd_daemon *d, int code, const char *message,
   out->close_after = true;
   d->frame_errors++;
   gcd_session_count_error(d, code);
-  return reply_pack(&resp, out);
+  return reply_pack(&resp, NULL, out);
 }
 
 /* One Result per operation, in one array, pointed to by a second. */
@@ -1070,7 +1083,9 @@ static int batch_pack(batch *b, const Gcd__Wire__Request *req,
                       Gcd__Wire__Response *resp, gcd_reply *out) {
   int err;
 
-  if ((err = reply_pack(resp, out)) != 0) {
+  /* The reply that carries the fds is sent on its own (server.c): never
+   * in the room, which holds replies sent together. */
+  if ((err = reply_pack(resp, b->attach_fds ? NULL : &b->room, out)) != 0) {
     gcd_log_error("session %" PRIu64 ": out of memory packing the answer to "
                   "%zu operations; closing", b->s->id, req->n_ops);
     return err;
@@ -1388,7 +1403,7 @@ int gcd_ops_decode_check(const uint8_t *frame, size_t len, bool *fast, char *msg
 }
 
 int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
-                   size_t len, gcd_reply *out) {
+                   size_t len, const gcd_room *room, gcd_reply *out) {
   batch *b = batch_new(d, s);
   ProtobufCAllocator pa = {.alloc = pb_alloc, .free = pb_free, .allocator_data = b};
   int err;
@@ -1404,6 +1419,7 @@ int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
   }
   s->requests++;
   d->requests++;
+  b->room = room != NULL ? *room : (gcd_room){0};
   b->resp.seq = b->msg->seq;
   b->quiet = b->msg->quiet && s->hello_done;
   if (results_make(b, b->msg->n_ops, &b->resp) != 0) {
@@ -1414,8 +1430,8 @@ int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
   return batch_go(b, out);
 }
 
-int gcd_ops_resume(gcd_daemon *d, gcd_gcreq *req, gcd_session **s,
-                   gcd_reply *out) {
+int gcd_ops_resume(gcd_daemon *d, gcd_gcreq *req, const gcd_room *room,
+                   gcd_session **s, gcd_reply *out) {
   batch *b = (batch *)req;
 
   memset(out, 0, sizeof *out);
@@ -1424,6 +1440,7 @@ int gcd_ops_resume(gcd_daemon *d, gcd_gcreq *req, gcd_session **s,
     gcd_ops_discard(req);
     return 0;
   }
+  b->room = room != NULL ? *room : (gcd_room){0};
   b->resumed = true;
   return batch_go(b, out);
 }

@@ -24,16 +24,27 @@
 
 #define GCD_OPS_DEFERRED 1 /* the frame waits on the collector thread */
 
+/* Memory of the caller's where a reply may be written, len bytes at p,
+ * instead of in a block from malloc: replies that fit (and carry no fds)
+ * go there. */
+typedef struct gcd_room {
+  uint8_t *p;
+  size_t len;
+} gcd_room;
+
 typedef struct gcd_reply {
-  uint8_t *buf;      /* length prefix + Response; the caller free()s it */
+  uint8_t *buf;      /* length prefix + Response; the caller free()s it
+                        unless in_room */
   size_t len;        /* bytes in buf, prefix included */
+  bool in_room;      /* buf is the room's p, not from malloc */
   bool close_after;  /* send buf, then close the connection */
   bool attach_fds;   /* send the heap's fds (meta, data) with buf's first byte */
 } gcd_reply;
 
 /**
  * Runs one Request frame (the payload, without its length prefix) for s and
- * encodes the Response into *out. Returns 0 (*out filled; operations may have
+ * encodes the Response into *out: in room when it fits there (room may be
+ * NULL), else in memory from malloc. Returns 0 (*out filled; operations may have
  * failed, each with its own result; out->buf NULL for a quiet request that
  * goes unanswered), GCD_OPS_DEFERRED (no reply yet: s waits,
  * reading no further frame, until gcd_ops_resume() answers), or GC_ENOMEM
@@ -41,7 +52,7 @@ typedef struct gcd_reply {
  * connection.
  */
 int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
-                   size_t len, gcd_reply *out);
+                   size_t len, const gcd_room *room, gcd_reply *out);
 
 /**
  * Continues the frame that req (from gcd_gcthread_take_done()) belongs to.
@@ -49,8 +60,8 @@ int gcd_ops_handle(gcd_daemon *d, gcd_session *s, const uint8_t *frame,
  * then dropped and 0 returned with no reply). Otherwise returns as
  * gcd_ops_handle().
  */
-int gcd_ops_resume(gcd_daemon *d, gcd_gcreq *req, gcd_session **s,
-                   gcd_reply *out);
+int gcd_ops_resume(gcd_daemon *d, gcd_gcreq *req, const gcd_room *room,
+                   gcd_session **s, gcd_reply *out);
 
 /** Session closing: its waiting frame, if any, will be dropped on return,
  *  and the memory kept for its next frame is freed. */

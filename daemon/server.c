@@ -50,6 +50,24 @@
 #define TRIM_EVERY_MS 20
 #define TRIM_REGIONS 8
 
+/* Replies gathered during one read, sent together: uv_try_write, then one
+ * uv_write for what the socket did not take at once. The server's own queue
+ * (gcd_server.out) serves every read in turn and keeps its arrays: replies
+ * are written into its room in place, side by side, so that a read whose
+ * replies the socket takes at once allocates nothing. A write request's
+ * queue owns every block it holds. */
+typedef struct outq {
+  uv_buf_t *bufs;
+  void **owned;      /* per buffer: the block to free() once sent, or NULL
+                        for bytes in the room */
+  size_t n, cap;     /* buffers, and the arrays' length */
+  uint64_t bytes;    /* in bufs */
+  uint8_t *room;     /* the server's queue only: where replies are written */
+  size_t room_used, room_cap;
+} outq;
+
+#define ROOM_SIZE 32768
+
 struct gcd_server {
   uv_loop_t loop;
   uv_pipe_t listener;
@@ -63,6 +81,8 @@ struct gcd_server {
   bool bound;       /* the socket path is ours to unlink */
   bool stopping;
   char rbuf[READ_BUF_SIZE]; /* one read at a time: read_cb consumes it whole */
+  outq out;                 /* one read's replies at a time (settle empties it) */
+  uint8_t room[ROOM_SIZE];  /* out's room */
 };
 
 typedef struct conn {
@@ -80,16 +100,6 @@ typedef struct conn {
   bool closing;      /* no more frames are read; shutdown or close under way */
 } conn;
 
-/* Replies gathered during one read, sent together: uv_try_write, then one
- * uv_write for what the socket did not take at once. */
-typedef struct outq {
-  uv_buf_t *bufs;
-  void **owned;      /* what to free() when the write completes */
-  size_t n, cap;     /* owned blocks (and buffers as pushed) */
-  size_t nbufs;      /* buffers still to send, from bufs[0], once flushing */
-  uint64_t bytes;
-} outq;
-
 typedef struct wreq {
   uv_write_t req;
   conn *c;
@@ -104,16 +114,38 @@ static void trim_update(gcd_server *srv);
 
 /* ------------------------------------------------------------ writing */
 
-static void outq_free(outq *q) {
+/* Empties q, freeing the blocks it owns; its arrays and room stay. */
+static void outq_reset(outq *q) {
   for (size_t i = 0; i < q->n; i++)
     free(q->owned[i]);
+  q->n = 0;
+  q->bytes = 0;
+  q->room_used = 0;
+}
+
+static void outq_free(outq *q) {
+  outq_reset(q);
   free(q->bufs);
   free(q->owned);
   memset(q, 0, sizeof *q);
 }
 
-/* Takes ownership of owned; base/len is the part of it to send. */
+/* Where the next reply may be written in q's room. */
+static gcd_room outq_room(const outq *q) {
+  return (gcd_room){q->room + q->room_used, q->room_cap - q->room_used};
+}
+
+/* Takes ownership of owned (NULL: base lies in the room, and extends the
+ * buffer before it when they touch); base/len is the part to send. */
 static int outq_push(outq *q, void *owned, void *base, size_t len) {
+  uv_buf_t *last = q->n > 0 ? &q->bufs[q->n - 1] : NULL;
+
+  if (owned == NULL && last != NULL && q->owned[q->n - 1] == NULL &&
+      last->base + last->len == (char *)base) {
+    last->len += (unsigned)len;
+    q->bytes += len;
+    return 0;
+  }
   if (q->n == q->cap) {
     size_t cap = q->cap == 0 ? 8 : q->cap * 2;
     uv_buf_t *bufs = realloc(q->bufs, cap * sizeof *bufs);
@@ -169,32 +201,16 @@ static void on_written(uv_write_t *req, int status) {
   }
 }
 
-/* Drops the first n bytes of q's buffers (what a write already sent); the
- * owned blocks stay until q is freed. */
-static void outq_consume(outq *q, size_t n) {
-  size_t i = 0, k = 0;
+/* Sends as much of q as the socket takes now; *sent gets the bytes. A write
+ * that completes at once leaves libuv nothing to finish: no write request,
+ * and no re-arming of the connection's poll registration afterwards (one
+ * epoll_ctl per reply batch otherwise). libuv refuses (UV_EAGAIN) while
+ * earlier writes are queued, so order is kept. 0, or GC_EIO when the
+ * connection is broken. */
+static int try_send(conn *c, outq *q, size_t *sent) {
+  int n = uv_try_write((uv_stream_t *)&c->pipe, q->bufs, (unsigned)q->n);
 
-  q->bytes -= n;
-  for (; i < q->n && n >= q->bufs[i].len; i++)
-    n -= q->bufs[i].len;
-  for (; i < q->n; i++, k++) {
-    q->bufs[k] = q->bufs[i];
-    if (n > 0) {
-      q->bufs[k] = uv_buf_init(q->bufs[k].base + n, (unsigned)(q->bufs[k].len - n));
-      n = 0;
-    }
-  }
-  q->nbufs = k;
-}
-
-/* Sends as much of q as the socket takes now. A write that completes at once
- * leaves libuv nothing to finish: no write request, and no re-arming of the
- * connection's poll registration afterwards (one epoll_ctl per reply batch
- * otherwise). libuv refuses (UV_EAGAIN) while earlier writes are queued, so
- * order is kept. 0, or GC_EIO when the connection is broken. */
-static int try_send(conn *c, outq *q) {
-  int n = uv_try_write((uv_stream_t *)&c->pipe, q->bufs, (unsigned)q->nbufs);
-
+  *sent = 0;
   if (n == UV_EAGAIN || n == UV_ENOSYS)
     return 0;
   if (n < 0) {
@@ -202,39 +218,65 @@ static int try_send(conn *c, outq *q) {
                  uv_strerror(n));
     return GC_EIO;
   }
-  outq_consume(q, (size_t)n);
+  *sent = (size_t)n;
   return 0;
 }
 
-/* Hands q's buffers to the socket, what it does not take at once to libuv in
- * one write; q is emptied either way. */
-static int flush(conn *c, outq *q) {
-  wreq *w;
-  int rc;
+/* Moves buffer i of q, but for its first skip bytes, to to: the block
+ * itself when q owns it, else a copy of the room's bytes. */
+static int outq_take(outq *to, outq *q, size_t i, size_t skip) {
+  char *base = q->bufs[i].base + skip;
+  size_t len = q->bufs[i].len - skip;
+  void *own = q->owned[i];
 
-  q->nbufs = q->n;
-  if (q->n == 0)
-    return 0;
-  if ((rc = try_send(c, q)) != 0 || q->nbufs == 0) {
-    outq_free(q);
-    return rc;
+  if (own == NULL) {
+    if ((own = malloc(len)) == NULL)
+      return GC_ENOMEM;
+    memcpy(own, base, len);
+    base = own;
   }
-  if ((w = malloc(sizeof *w)) == NULL) {
-    outq_free(q);
-    return GC_ENOMEM;
+  q->owned[i] = NULL;
+  return outq_push(to, own, base, len);
+}
+
+/* What the socket did not take of q, all but its first sent bytes, goes to
+ * libuv as one write request owning all it sends. */
+static int write_rest(conn *c, outq *q, size_t sent) {
+  wreq *w = calloc(1, sizeof *w);
+  int rc = w == NULL ? GC_ENOMEM : 0;
+
+  for (size_t i = 0; i < q->n && rc == 0; i++) {
+    size_t skip = sent < q->bufs[i].len ? sent : q->bufs[i].len;
+    sent -= skip;
+    if (skip < q->bufs[i].len)
+      rc = outq_take(&w->q, q, i, skip);
   }
-  w->c = c;
-  w->q = *q;
-  memset(q, 0, sizeof *q);
-  rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, w->q.bufs, (unsigned)w->q.nbufs,
-                on_written);
+  if (rc == 0) {
+    w->c = c;
+    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, w->q.bufs, (unsigned)w->q.n,
+                 on_written) != 0)
+      rc = GC_EIO;
+  }
   if (rc != 0) {
-    outq_free(&w->q);
+    if (w != NULL)
+      outq_free(&w->q);
     free(w);
-    return GC_EIO;
+    return rc;
   }
   c->pending += w->q.bytes;
   return 0;
+}
+
+/* Hands q's buffers to the socket, what it does not take at once to libuv;
+ * q is emptied either way. */
+static int flush(conn *c, outq *q) {
+  size_t sent;
+  int rc = q->n == 0 ? 0 : try_send(c, q, &sent);
+
+  if (rc == 0 && q->n > 0 && sent < q->bytes)
+    rc = write_rest(c, q, sent);
+  outq_reset(q);
+  return rc;
 }
 
 /* Backpressure: a client that sends faster than it reads its replies stops
@@ -309,7 +351,10 @@ static int queue_reply(conn *c, outq *q, gcd_reply *r) {
 
   if (r->attach_fds)
     err = send_with_fds(c, q, r->buf, r->len);
-  else
+  else if (r->in_room) {
+    q->room_used += r->len;
+    err = outq_push(q, NULL, r->buf, r->len);
+  } else
     err = outq_push(q, r->buf, r->buf, r->len);
   if (r->close_after)
     c->closing = true;
@@ -353,9 +398,10 @@ static int answer(conn *c, outq *q, int rc, gcd_reply *r) {
 }
 
 static int run_frame(conn *c, outq *q, const gcd_frame *f) {
+  gcd_room room = outq_room(q);
   gcd_reply r;
 
-  return answer(c, q, gcd_ops_handle(c->srv->d, &c->session, f->data, f->len, &r),
+  return answer(c, q, gcd_ops_handle(c->srv->d, &c->session, f->data, f->len, &room, &r),
                 &r);
 }
 
@@ -393,7 +439,7 @@ static int run_frames(conn *c, outq *q, const uint8_t *p, size_t n) {
 static void settle(conn *c, outq *q, int err) {
   if (err == 0)
     err = flush(c, q);
-  outq_free(q);
+  outq_reset(q);
   if (err != 0)
     conn_close(c);
   else if (c->closing)
@@ -407,40 +453,41 @@ static void settle(conn *c, outq *q, int err) {
  * once; then the collector is told if a collection became due. */
 static void feed(conn *c, const uint8_t *p, size_t n) {
   gcd_gcthread *t = &c->srv->d->gct;
-  outq q = {0};
+  outq *q = &c->srv->out;
   int err;
 
   gcd_gcthread_lock(t);
-  err = run_frames(c, &q, p, n);
+  err = run_frames(c, q, p, n);
   gcd_gcthread_poke(t);
   trim_update(c->srv);
   gcd_gcthread_unlock(t);
-  settle(c, &q, err);
+  settle(c, q, err);
 }
 
 /* Heap lock held. The frame the collector thread finished for one session:
  * its reply goes out, then the bytes that arrived behind it run. */
 static void resume_one(gcd_server *srv, gcd_gcreq *r) {
+  outq *q = &srv->out;
+  gcd_room room = outq_room(q);
   gcd_session *s;
   gcd_reply reply;
-  outq q = {0};
-  int rc = gcd_ops_resume(srv->d, r, &s, &reply), err;
+  int rc = gcd_ops_resume(srv->d, r, &room, &s, &reply), err;
   conn *c;
 
   if (s == NULL)
     return; /* the session closed meanwhile */
   c = CONN_OF_SESSION(s);
   c->waiting = false;
-  err = answer(c, &q, rc, &reply);
+  err = answer(c, q, rc, &reply);
   if (err == 0 && !c->waiting && c->stash != NULL) {
     uint8_t *p = c->stash;
     size_t n = c->stash_len;
     c->stash = NULL;
     c->stash_len = 0;
-    err = run_frames(c, &q, p, n);
+    err = run_frames(c, q, p, n);
     free(p);
   }
-  settle(c, &q, err);
+  settle(c, q, err);
 }
 
 /* Loop thread, woken by gc_notify(): requests finished, or a collection
@@ -886,6 +933,8 @@ int gcd_server_open(gcd_server **out, gcd_daemon *d) {
   if (srv == NULL)
     return GC_ENOMEM;
   srv->d = d;
+  srv->out.room = srv->room;
+  srv->out.room_cap = sizeof srv->room;
   if (uv_loop_init(&srv->loop) != 0) {
     free(srv);
     return GC_EIO;
@@ -925,5 +974,6 @@ void gcd_server_close(gcd_server *srv) {
   uv_run(&srv->loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&srv->loop) != 0)
     gcd_log_warn("event loop closed with handles still open");
+  outq_free(&srv->out);
   free(srv);
 }

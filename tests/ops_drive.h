@@ -11,11 +11,12 @@
 #include "ops.h"
 
 /* Runs each request the frame of s queues on the collector thread, then
- * resumes the frame, until its reply is there; rc is what gcd_ops_handle()
- * returned. Returns the final rc, with *why NULL; or -1 with *why saying
- * how the frame and the collector's queue disagreed. */
-static inline int ops_drive(gcd_daemon *d, gcd_session *s, int rc, gcd_reply *rep,
-                            const char **why) {
+ * resumes the frame (the reply going to room, which may be NULL), until its
+ * reply is there; rc is what gcd_ops_handle() returned. Returns the final
+ * rc, with *why NULL; or -1 with *why saying how the frame and the
+ * collector's queue disagreed. */
+static inline int ops_drive(gcd_daemon *d, gcd_session *s, int rc, const gcd_room *room,
+                            gcd_reply *rep, const char **why) {
   gcd_gcthread *t = &d->gct;
   gcd_session *back;
 
@@ -33,7 +34,7 @@ static inline int ops_drive(gcd_daemon *d, gcd_session *s, int rc, gcd_reply *re
     pthread_mutex_lock(&t->lock);
     gcd_gcthread_run(t, r);
     pthread_mutex_unlock(&t->lock);
-    rc = gcd_ops_resume(d, r, &back, rep);
+    rc = gcd_ops_resume(d, r, room, &back, rep);
     if (back != s) {
       *why = "a resumed frame came back for another session";
       return -1;

@@ -138,10 +138,10 @@ static void close_session(world *w, int who) {
 }
 
 /* gcd_ops_handle()'s rc, through ops_drive(). */
-static int drive(world *w, gcd_session *s, int rc, gcd_reply *rep) {
+static int drive(world *w, gcd_session *s, int rc, const gcd_room *room, gcd_reply *rep) {
   const char *why;
 
-  rc = ops_drive(&w->d, s, rc, rep, &why);
+  rc = ops_drive(&w->d, s, rc, room, rep, &why);
   if (why != NULL)
     die(why, NULL);
   return rc;
@@ -196,6 +196,8 @@ static void reopen(world *w, int who) {
 static void run_bytes(world *w, int who, const uint8_t *frame, size_t len, size_t nops,
                       bool quiet) {
   gcd_session *s = &w->s[who];
+  uint8_t space[64]; /* as the server's room: small replies are written here */
+  gcd_room room = {space, (size_t)(w->seq % 2 ? sizeof space : 0)};
   gcd_reply rep;
   char msg[256];
   bool fast;
@@ -203,13 +205,16 @@ static void run_bytes(world *w, int who, const uint8_t *frame, size_t len, size_
 
   if (gcd_ops_decode_check(frame, len, &fast, msg, sizeof msg) != 0)
     die("the handlers' reader and protobuf-c disagree", msg);
-  rc = drive(w, s, gcd_ops_handle(&w->d, s, frame, len, &rep), &rep);
+  rc = drive(w, s, gcd_ops_handle(&w->d, s, frame, len, &room, &rep), &room, &rep);
   if (rc != 0) { /* no reply could be built: the server closes */
     close_session(w, who);
     return;
   }
+  if (rep.buf != NULL && rep.in_room != (rep.buf == space))
+    die("a reply's in_room says otherwise than its buffer", NULL);
   take_reply(w, who, &rep, nops, quiet);
-  free(rep.buf);
+  if (!rep.in_room)
+    free(rep.buf);
 }
 
 /* Bytes of session who's stream, through its frame decoder in pieces of

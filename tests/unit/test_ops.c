@@ -155,10 +155,10 @@ static Op *op_empty(Gcd__Wire__Op__OpCase kind) {
 
 /* gcd_ops_handle()'s rc, through ops_drive(); its disagreements fail the
  * test. */
-static int drive(gcd_session *s, int rc, gcd_reply *rep) {
+static int drive(gcd_session *s, int rc, const gcd_room *room, gcd_reply *rep) {
   const char *why;
 
-  rc = ops_drive(&F->d, s, rc, rep, &why);
+  rc = ops_drive(&F->d, s, rc, room, rep, &why);
   if (why != NULL)
     fail_msg("%s", why);
   return rc;
@@ -167,18 +167,24 @@ static int drive(gcd_session *s, int rc, gcd_reply *rep) {
 /* Runs raw frame bytes and decodes the reply, checking its length prefix. */
 static Gcd__Wire__Response *run_raw(gcd_session *s, const uint8_t *frame,
                                     size_t len, gcd_reply *rep) {
+  static uint8_t space[48]; /* as the server's room: small replies go here */
+  gcd_room room = {space, sizeof space};
   Gcd__Wire__Response *resp;
   uint32_t n;
 
-  assert_int_equal(drive(s, gcd_ops_handle(&F->d, s, frame, len, rep), rep), 0);
+  assert_int_equal(drive(s, gcd_ops_handle(&F->d, s, frame, len, &room, rep), &room, rep), 0);
   assert_non_null(rep->buf);
+  assert_true(rep->in_room == (rep->buf == space));
+  if (rep->in_room) /* frame-level failures never are: they close anyway */
+    assert_true(rep->len <= sizeof space && !rep->attach_fds);
   assert_true(rep->len >= GCD_FRAME_HEADER);
   n = (uint32_t)rep->buf[0] << 24 | (uint32_t)rep->buf[1] << 16 |
       (uint32_t)rep->buf[2] << 8 | rep->buf[3];
   assert_int_equal(n, rep->len - GCD_FRAME_HEADER);
   resp = gcd__wire__response__unpack(NULL, n, rep->buf + GCD_FRAME_HEADER);
   assert_non_null(resp);
-  free(rep->buf);
+  if (!rep->in_room)
+    free(rep->buf);
   rep->buf = NULL;
   return resp;
 }
@@ -470,6 +476,53 @@ static void test_ops_retain_release_balance(void **state) {
   assert_int_equal(live_objects(), 0);
 }
 
+/* The reply to one refcount of h, written to room (NULL: none); *rep as
+ * gcd_ops_handle() left it. */
+static void refcount_into(uint64_t h, const gcd_room *room, gcd_reply *rep) {
+  Gcd__Wire__Request req = GCD__WIRE__REQUEST__INIT;
+  Op *op = op_handle(GCD__WIRE__OP__OP_REFCOUNT, h);
+  uint8_t buf[64];
+  size_t len;
+
+  req.seq = 5;
+  req.n_ops = 1;
+  req.ops = &op;
+  len = gcd__wire__request__pack(&req, buf);
+  assert_int_equal(drive(&F->a, gcd_ops_handle(&F->d, &F->a, buf, len, room, rep), room, rep),
+                   0);
+  assert_non_null(rep->buf);
+}
+
+/* A reply that fits the caller's room is written there, and only then; it
+ * is the same bytes either way. */
+static void test_ops_reply_in_room_when_it_fits(void **state) {
+  uint64_t h = alloc_ok(&F->a, 0, 8);
+  uint8_t space[64], first[64];
+  gcd_room room = {space, sizeof space};
+  gcd_reply rep;
+  size_t len;
+
+  refcount_into(h, &room, &rep);
+  assert_true(rep.in_room);
+  assert_ptr_equal(rep.buf, space);
+  len = rep.len;
+  memcpy(first, space, len);
+  room.len = len; /* exactly enough */
+  refcount_into(h, &room, &rep);
+  assert_true(rep.in_room);
+  assert_memory_equal(space, first, len);
+  room.len = len - 1;
+  refcount_into(h, &room, &rep);
+  assert_false(rep.in_room);
+  assert_int_equal(rep.len, len);
+  assert_memory_equal(rep.buf, first, len);
+  free(rep.buf);
+  refcount_into(h, NULL, &rep);
+  assert_false(rep.in_room);
+  assert_memory_equal(rep.buf, first, len);
+  free(rep.buf);
+}
+
 /* A client cannot release another client's retain. */
 static void test_ops_release_not_held_is_enotheld(void **state) {
   uint64_t h = alloc_ok(&F->a, 0, 8);
@@ -664,7 +717,8 @@ static Gcd__Wire__Response *run_quiet(gcd_session *s, Op *op) {
   req.ops = &op;
   req.quiet = 1;
   len = gcd__wire__request__pack(&req, buf);
-  assert_int_equal(drive(s, gcd_ops_handle(&F->d, s, buf, len, &rep), &rep), 0);
+  assert_int_equal(drive(s, gcd_ops_handle(&F->d, s, buf, len, NULL, &rep), NULL, &rep), 0);
+  assert_false(rep.in_room);
   if (rep.buf == NULL)
     return NULL;
   resp = gcd__wire__response__unpack(NULL, rep.len - GCD_FRAME_HEADER,
@@ -1002,7 +1056,7 @@ static void test_ops_session_closes_while_waiting(void **state) {
   req.ops = &op;
   gcd__wire__request__pack(&req, buf);
   assert_int_equal(gcd_ops_handle(&F->d, &F->a, buf,
-                                  gcd__wire__request__get_packed_size(&req), &rep),
+                                  gcd__wire__request__get_packed_size(&req), NULL, &rep),
                    GCD_OPS_DEFERRED);
   r = F->d.gct.queue;
   assert_non_null(r);
@@ -1013,7 +1067,7 @@ static void test_ops_session_closes_while_waiting(void **state) {
   pthread_mutex_lock(&F->d.gct.lock);
   gcd_gcthread_run(&F->d.gct, r);
   pthread_mutex_unlock(&F->d.gct.lock);
-  assert_int_equal(gcd_ops_resume(&F->d, r, &back, &rep), 0);
+  assert_int_equal(gcd_ops_resume(&F->d, r, NULL, &back, &rep), 0);
   assert_null(back);
   assert_null(rep.buf);
 }
@@ -1032,6 +1086,7 @@ int main(void) {
       T(test_ops_heap_full_is_enomem_with_figures),
       T(test_ops_alloc_records_a_hold),
       T(test_ops_retain_release_balance),
+      T(test_ops_reply_in_room_when_it_fits),
       T(test_ops_release_not_held_is_enotheld),
       T(test_ops_stale_and_unknown_handles),
       T(test_ops_set_ref_and_get_ref),
