@@ -9,6 +9,7 @@
  *   gcbench GCD_BINARY ops N                  alloc+release, retain+release, depth 1 and 16
  *   gcbench GCD_BINARY scale PROCS ITERS      PROCS processes at once
  *   gcbench GCD_BINARY heap N                 RSS per object, full collection of N
+ *   gcbench - resp SOCKET N                   Redis at depth 1, the client loop of gcd's
  *
  * The graphs are the ones bench/cpython_gc.py builds: object i has two
  * slots; a random graph links i -> i+1 (mod N) and i -> a pseudo-random
@@ -23,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -467,6 +470,85 @@ static int cmd_ops(const char *bin, size_t n) {
   return 0;
 }
 
+/* ------------------------------------------------------------------ resp */
+
+/* Redis at depth 1 through the loop libgcclient's synchronous calls run:
+ * one blocking send of the request, blocking receives until its reply is
+ * whole. redis-benchmark's own loop (epoll, a write handler per request)
+ * differs, and at depth 1 the loop moves the rate by how often the
+ * scheduler puts both processes on one CPU; this sets the two servers side
+ * by side behind the same one. */
+static void resp_die(const char *what) {
+  fprintf(stderr, "gcbench: resp: %s: %s\n", what, errno ? strerror(errno) : "unexpected reply");
+  exit(1);
+}
+
+static int resp_connect(const char *path) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  if (fd < 0 || strlen(path) >= sizeof a.sun_path)
+    resp_die("socket");
+  memcpy(a.sun_path, path, strlen(path) + 1);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+    resp_die(path);
+  return fd;
+}
+
+/* One command and its one-line reply ("+OK", ":1"...), read whole. */
+static void resp_call(int fd, const char *cmd, size_t len) {
+  char buf[64];
+  size_t have = 0;
+
+  if (send(fd, cmd, len, MSG_NOSIGNAL) != (ssize_t)len)
+    resp_die("send");
+  while (have < 2 || buf[have - 1] != '\n') {
+    ssize_t r = recv(fd, buf + have, sizeof buf - have, 0);
+    if (r == 0)
+      errno = ECONNRESET;
+    if (r <= 0 && errno != EINTR)
+      resp_die("recv");
+    have += r > 0 ? (size_t)r : 0;
+    if (have == sizeof buf)
+      break;
+  }
+  errno = 0;
+  if (have == sizeof buf || buf[0] == '-')
+    resp_die("Redis answered an error or too long a line");
+}
+
+/* n SETs of a 16-byte value, then n DELs, to keys key:0..n-1 as
+ * redis-benchmark's -r spreads them over, one at a time. */
+static int cmd_resp(const char *path, size_t n) {
+  uint64_t *lat = malloc(n * sizeof *lat), t0;
+  int fd = resp_connect(path);
+  char cmd[128];
+
+  for (int del = 0; del < 2; del++) {
+    t0 = now_ns();
+    for (size_t i = 0; i < n; i++) {
+      char key[32];
+      int kl = snprintf(key, sizeof key, "key:%zu", i % 100000);
+      int len = del ? snprintf(cmd, sizeof cmd, "*2\r\n$3\r\nDEL\r\n$%d\r\n%s\r\n", kl, key)
+                    : snprintf(cmd, sizeof cmd, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n"
+                               "xxxxxxxxxxxxxxxx\r\n", kl, key);
+      uint64_t a = now_ns();
+
+      resp_call(fd, cmd, (size_t)len);
+      lat[i] = now_ns() - a;
+    }
+    print_rate(del ? "redis.same_client.del.p1" : "redis.same_client.set.p1", n,
+               now_ns() - t0);
+    if (!del) {
+      print_lat("redis.same_client.set.p1.lat", lat, n);
+      printf("redis.same_client.set.p1.lat.under_10us_pct %.1f\n", share_under(lat, n, 10000));
+    }
+  }
+  close(fd);
+  free(lat);
+  return 0;
+}
+
 /* ----------------------------------------------------------------- scale */
 
 /* One worker: alloc two objects, link one to the other, release both. */
@@ -588,7 +670,8 @@ int main(int argc, char **argv) {
   const char *bin, *cmd;
 
   if (argc < 3) {
-    fprintf(stderr, "usage: gcbench GCD_BINARY collect|pause|ops|scale|heap ARGS...\n");
+    fprintf(stderr, "usage: gcbench GCD_BINARY collect|pause|ops|scale|heap ARGS...\n"
+                    "       gcbench - resp REDIS_SOCKET N\n");
     return 64;
   }
   bin = argv[1];
@@ -605,6 +688,8 @@ int main(int argc, char **argv) {
     return cmd_scale(bin, (int)arg_size(argv, 3, argc, 8), arg_size(argv, 4, argc, 50000));
   if (strcmp(cmd, "heap") == 0)
     return cmd_heap(bin, arg_size(argv, 3, argc, 10000000));
+  if (strcmp(cmd, "resp") == 0 && argc >= 4)
+    return cmd_resp(argv[3], arg_size(argv, 4, argc, 100000));
   fprintf(stderr, "gcbench: unknown command '%s'\n", cmd);
   return 64;
 }

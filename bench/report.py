@@ -99,9 +99,18 @@ def ops(r, pre="", title="== operations vs Redis (one connection; redis-benchmar
               f"Redis SET p50 {ms(r[q + 'p50_ns'])} "
               f"p99 {ms(r[q + 'p99_ns'])}   p50 Redis/gcd "
               f"{r[q + 'p50_ns'] / r[p + 'p50_ns']:.2f}x")
+    same = pre + "redis.same_client."
+    if same + "set.p1.ops_per_s" in r:
+        rs, rd = r[same + "set.p1.ops_per_s"], r[same + "del.p1.ops_per_s"]
+        ga = r.get(f"{pre}gcd.ops.alloc_release.p1.ops_per_s", 0)
+        gr = r.get(f"{pre}gcd.ops.retain_release.p1.ops_per_s", 0)
+        print(f"depth  1, Redis behind gcd's client loop (blocking send, then receive): "
+              f"SET {si(rs)} DEL {si(rd)} ops/s; gcd/Redis alloc+release "
+              f"{ga / ((rs + rd) / 2):.2f}x, retain+release {gr / ((rs + rd) / 2):.2f}x")
     if p + "under_10us_pct" in r and not pre:
-        print(f"depth 1, gcd round trips under 10 us (both processes on one CPU): "
-              f"{r[p + 'under_10us_pct']:.1f} %")
+        print(f"depth 1, round trips under 10 us (both processes on one CPU): gcd "
+              f"{r[p + 'under_10us_pct']:.1f} %, Redis behind the same loop "
+              f"{r.get(same + 'set.p1.lat.under_10us_pct', float('nan')):.1f} %")
 
 
 def ops_one_cpu(r):

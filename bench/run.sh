@@ -88,7 +88,8 @@ PIN=""
 # At depth 1 each side makes the same number of round trips per repetition
 # (gcd: 2 x 50,000 per case), so that both run as long: how often the
 # scheduler puts client and server on one CPU changes over seconds, and
-# sets the rate (docs/performance.md).
+# sets the rate (docs/performance.md). Redis runs there twice: under
+# redis-benchmark, and under gcbench's loop, the one gcd's client runs.
 ops_cases() {
   local dir=$1 gb=$2 gcd=$3 n
   n=$(scaled 100000)
@@ -100,6 +101,7 @@ ops_cases() {
   for _ in $(seq "$OPS_REPS"); do
     $PIN "$gb" "$gcd" ops "$(scaled 50000)"
     redis_bench "$dir/redis.sock" 1 "$n"
+    $PIN "$gb" - resp "$dir/redis.sock" "$n"
     redis_bench "$dir/redis.sock" 16 "$((n * 8))"
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
