@@ -85,10 +85,11 @@ collect_cases() {
 # request itself.
 PIN=""
 
-# At depth 1 each side makes the same number of round trips per repetition
-# (gcd: 2 x 50,000 per case), so that both run as long: how often the
-# scheduler puts client and server on one CPU changes over seconds, and
-# sets the rate (docs/performance.md). Redis runs there twice: under
+# Each case makes as many requests as its counterpart on the other side
+# (100,000 at depth 1, 800,000 at depth 16), so that both run about as
+# long: across CPUs, how often the scheduler puts client and server on one
+# CPU changes over seconds and sets the rate (docs/performance.md); a short
+# run's median would mostly miss those spells. Redis runs there twice: under
 # redis-benchmark, and under gcbench's loop, the one gcd's client runs.
 ops_cases() {
   local dir=$1 gb=$2 gcd=$3 n
