@@ -490,8 +490,10 @@ static int resp_connect(const char *path) {
   struct sockaddr_un a = {.sun_family = AF_UNIX};
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+  if (fd >= 0 && strlen(path) >= sizeof a.sun_path)
+    errno = ENAMETOOLONG;
   if (fd < 0 || strlen(path) >= sizeof a.sun_path)
-    resp_die("socket");
+    resp_die(path);
   memcpy(a.sun_path, path, strlen(path) + 1);
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
     resp_die(path);
@@ -520,8 +522,8 @@ static void resp_call(int fd, const char *cmd, size_t len) {
     resp_die("Redis answered an error or too long a line");
 }
 
-/* n SETs of a 16-byte value, then n DELs, to keys key:0..n-1 as
- * redis-benchmark's -r spreads them over, one at a time. */
+/* n SETs of a 16-byte value, then n DELs, one at a time, to keys key:0 to
+ * key:99999 in turn: the DELs find what the SETs stored. */
 static int cmd_resp(const char *path, size_t n) {
   uint64_t *lat = malloc(n * sizeof *lat), t0;
   int fd = resp_connect(path);
