@@ -522,13 +522,15 @@ static void resp_call(int fd, const char *cmd, size_t len) {
     resp_die("Redis answered an error or too long a line");
 }
 
-/* n SETs of a 16-byte value, then n DELs, one at a time, to keys key:0 to
- * key:99999 in turn: the DELs find what the SETs stored. */
+/* n requests, one at a time: n/2 SETs of a 16-byte value, then n/2 DELs,
+ * to keys key:0 to key:99999 in turn (the DELs find what the SETs
+ * stored) -- as many requests as gcd's alloc + release case of n/2 pairs. */
 static int cmd_resp(const char *path, size_t n) {
   uint64_t *lat = malloc(n * sizeof *lat), t0;
   int fd = resp_connect(path);
   char cmd[128];
 
+  n /= 2;
   for (int del = 0; del < 2; del++) {
     t0 = now_ns();
     for (size_t i = 0; i < n; i++) {
