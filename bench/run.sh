@@ -6,7 +6,7 @@
 #
 # Environment: BENCH_SCALE (default 1) multiplies every size; BENCH_REPS
 # (default 3) repetitions, of which the median is shown, BENCH_COLLECT_REPS
-# (default 5) those of the collection cases and BENCH_OPS_REPS (default 3)
+# (default 5) those of the collection cases and BENCH_OPS_REPS (default 5)
 # those against Redis; BENCH_HEAP_N
 # (default 10000000 * BENCH_SCALE) the large heap; BENCH_OUT a file to
 # keep the raw "key value" results in.
@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SCALE=${BENCH_SCALE:-1}
 REPS=${BENCH_REPS:-3}
 COLLECT_REPS=${BENCH_COLLECT_REPS:-5}
-OPS_REPS=${BENCH_OPS_REPS:-3}
+OPS_REPS=${BENCH_OPS_REPS:-5}
 BUILD=$ROOT/build/release
 
 say() { printf '%s\n' "$*" >&2; }
