@@ -9,7 +9,7 @@
  *   gcbench GCD_BINARY ops N [N16]            alloc+release, retain+release, depth 1 and 16
  *   gcbench GCD_BINARY scale PROCS ITERS      PROCS processes at once
  *   gcbench GCD_BINARY heap N                 RSS per object, full collection of N
- *   gcbench - resp SOCKET N                   Redis at depth 1, the client loop of gcd's
+ *   gcbench - resp SOCKET N [DEPTH]           Redis behind a loop like gcd's client, depth 1|16
  *
  * The graphs are the ones bench/cpython_gc.py builds: object i has two
  * slots; a random graph links i -> i+1 (mod N) and i -> a pseudo-random
@@ -500,55 +500,73 @@ static int resp_connect(const char *path) {
   return fd;
 }
 
-/* One command and its one-line reply ("+OK", ":1"...), read whole. */
-static void resp_call(int fd, const char *cmd, size_t len) {
-  char buf[64];
-  size_t have = 0;
+/* depth commands in one send, then their one-line replies ("+OK", ":1"),
+ * read whole: a line each. */
+static void resp_call(int fd, const char *cmds, size_t len, unsigned depth) {
+  char buf[4096];
+  unsigned lines = 0;
 
-  if (send(fd, cmd, len, MSG_NOSIGNAL) != (ssize_t)len)
+  if (send(fd, cmds, len, MSG_NOSIGNAL) != (ssize_t)len)
     resp_die("send");
-  while (have < 2 || buf[have - 1] != '\n') {
-    ssize_t r = recv(fd, buf + have, sizeof buf - have, 0);
+  while (lines < depth) {
+    ssize_t r = recv(fd, buf, sizeof buf, 0);
     if (r == 0)
       errno = ECONNRESET;
     if (r <= 0 && errno != EINTR)
       resp_die("recv");
-    have += r > 0 ? (size_t)r : 0;
-    if (have == sizeof buf)
-      break;
+    for (ssize_t k = 0; k < r; k++) {
+      errno = 0;
+      if (buf[k] == '-')
+        resp_die("Redis answered an error");
+      lines += buf[k] == '\n';
+    }
   }
-  errno = 0;
-  if (have == sizeof buf || buf[0] == '-')
-    resp_die("Redis answered an error or too long a line");
 }
 
-/* n requests, one at a time: n/2 SETs of a 16-byte value, then n/2 DELs,
- * to keys key:0 to key:99999 in turn (the DELs find what the SETs
- * stored) -- as many requests as gcd's alloc + release case of n/2 pairs. */
-static int cmd_resp(const char *path, size_t n) {
+/* Appends a SET of a 16-byte value, or a DEL, of key:i to cmds at *len. */
+static void resp_put(char *cmds, size_t *len, bool del, size_t i) {
+  char key[32];
+  int kl = snprintf(key, sizeof key, "key:%zu", i % 100000);
+
+  *len += (size_t)(del ? sprintf(cmds + *len, "*2\r\n$3\r\nDEL\r\n$%d\r\n%s\r\n", kl, key)
+                       : sprintf(cmds + *len, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n"
+                                 "xxxxxxxxxxxxxxxx\r\n", kl, key));
+}
+
+/* n requests at depth 1 or 16: n/2 SETs, then n/2 DELs, to keys key:0 to
+ * key:99999 in turn (the DELs find what the SETs stored), as many as gcd's
+ * alloc + release case at that depth. At depth 16 each send carries 16
+ * commands and the loop waits for all 16 replies, as redis-benchmark -P 16
+ * and gcd's window do. */
+static int cmd_resp(const char *path, size_t n, unsigned depth) {
   uint64_t *lat = malloc(n * sizeof *lat), t0;
   int fd = resp_connect(path);
-  char cmd[128];
+  char cmds[16 * 64], key[64];
+  size_t rounds;
 
-  n /= 2;
+  if (depth != 1 && depth != 16) {
+    errno = EINVAL;
+    resp_die("depth (1 or 16)");
+  }
+  rounds = n / 2 / depth;
   for (int del = 0; del < 2; del++) {
     t0 = now_ns();
-    for (size_t i = 0; i < n; i++) {
-      char key[32];
-      int kl = snprintf(key, sizeof key, "key:%zu", i % 100000);
-      int len = del ? snprintf(cmd, sizeof cmd, "*2\r\n$3\r\nDEL\r\n$%d\r\n%s\r\n", kl, key)
-                    : snprintf(cmd, sizeof cmd, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n"
-                               "xxxxxxxxxxxxxxxx\r\n", kl, key);
-      uint64_t a = now_ns();
+    for (size_t i = 0; i < rounds; i++) {
+      size_t len = 0;
+      uint64_t a;
 
-      resp_call(fd, cmd, (size_t)len);
+      for (unsigned k = 0; k < depth; k++)
+        resp_put(cmds, &len, del, i * depth + k);
+      a = now_ns();
+      resp_call(fd, cmds, len, depth);
       lat[i] = now_ns() - a;
     }
-    print_rate(del ? "redis.same_client.del.p1" : "redis.same_client.set.p1", n,
-               now_ns() - t0);
-    if (!del) {
-      print_lat("redis.same_client.set.p1.lat", lat, n);
-      printf("redis.same_client.set.p1.lat.under_10us_pct %.1f\n", share_under(lat, n, 10000));
+    snprintf(key, sizeof key, "redis.same_client.%s.p%u", del ? "del" : "set", depth);
+    print_rate(key, rounds * depth, now_ns() - t0);
+    if (!del && depth == 1) {
+      print_lat("redis.same_client.set.p1.lat", lat, rounds);
+      printf("redis.same_client.set.p1.lat.under_10us_pct %.1f\n",
+             share_under(lat, rounds, 10000));
     }
   }
   close(fd);
@@ -678,7 +696,7 @@ int main(int argc, char **argv) {
 
   if (argc < 3) {
     fprintf(stderr, "usage: gcbench GCD_BINARY collect|pause|ops|scale|heap ARGS...\n"
-                    "       gcbench - resp REDIS_SOCKET N\n");
+                    "       gcbench - resp REDIS_SOCKET N [1|16]\n");
     return 64;
   }
   bin = argv[1];
@@ -697,7 +715,8 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "heap") == 0)
     return cmd_heap(bin, arg_size(argv, 3, argc, 10000000));
   if (strcmp(cmd, "resp") == 0 && argc >= 4)
-    return cmd_resp(argv[3], arg_size(argv, 4, argc, 100000));
+    return cmd_resp(argv[3], arg_size(argv, 4, argc, 100000),
+                    (unsigned)arg_size(argv, 5, argc, 1));
   fprintf(stderr, "gcbench: unknown command '%s'\n", cmd);
   return 64;
 }

@@ -100,13 +100,16 @@ def ops(r, pre="", title="== operations vs Redis (one connection; redis-benchmar
               f"p99 {ms(r[q + 'p99_ns'])}   p50 Redis/gcd "
               f"{r[q + 'p50_ns'] / r[p + 'p50_ns']:.2f}x")
     same = pre + "redis.same_client."
-    if same + "set.p1.ops_per_s" in r:
-        rs, rd = r[same + "set.p1.ops_per_s"], r[same + "del.p1.ops_per_s"]
-        ga = r.get(f"{pre}gcd.ops.alloc_release.p1.ops_per_s", 0)
-        gr = r.get(f"{pre}gcd.ops.retain_release.p1.ops_per_s", 0)
-        print(f"depth  1, Redis behind gcd's client loop (blocking send, then receive): "
-              f"SET {si(rs)} DEL {si(rd)} ops/s; gcd/Redis alloc+release "
-              f"{ga / ((rs + rd) / 2):.2f}x, retain+release {gr / ((rs + rd) / 2):.2f}x")
+    for d, a, b in ((1, "alloc_release", "retain_release"),
+                    (16, "alloc_release_answered", "retain_release")):
+        if same + f"set.p{d}.ops_per_s" not in r:
+            continue
+        rs, rd = r[same + f"set.p{d}.ops_per_s"], r[same + f"del.p{d}.ops_per_s"]
+        ga = r.get(f"{pre}gcd.ops.{a}.p{d}.ops_per_s", 0)
+        gr = r.get(f"{pre}gcd.ops.{b}.p{d}.ops_per_s", 0)
+        print(f"depth {d:2}, Redis behind a loop like gcd's client (blocking send, then receive): "
+              f"SET {si(rs)} DEL {si(rd)} ops/s; gcd/Redis, every operation answered: "
+              f"alloc+release {ga / ((rs + rd) / 2):.2f}x, retain+release {gr / ((rs + rd) / 2):.2f}x")
     if p + "under_10us_pct" in r and not pre:
         print(f"depth 1, round trips under 10 us (both processes on one CPU): gcd "
               f"{r[p + 'under_10us_pct']:.1f} %, Redis behind the same loop "

@@ -90,7 +90,8 @@ PIN=""
 # long: across CPUs, how often the scheduler puts client and server on one
 # CPU changes over seconds and sets the rate (docs/performance.md); a short
 # run's median would mostly miss those spells. Redis runs there twice: under
-# redis-benchmark, and under gcbench's loop, the one gcd's client runs.
+# redis-benchmark, and under gcbench's loop, which waits as gcd's client
+# does (a blocking send, then recv).
 ops_cases() {
   local dir=$1 gb=$2 gcd=$3 n
   n=$(scaled 100000)
@@ -102,8 +103,9 @@ ops_cases() {
   for _ in $(seq "$OPS_REPS"); do
     $PIN "$gb" "$gcd" ops "$(scaled 50000)"
     redis_bench "$dir/redis.sock" 1 "$n"
-    $PIN "$gb" - resp "$dir/redis.sock" "$n"
+    $PIN "$gb" - resp "$dir/redis.sock" "$n" 1
     redis_bench "$dir/redis.sock" 16 "$((n * 8))"
+    $PIN "$gb" - resp "$dir/redis.sock" "$((n * 8))" 16
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
