@@ -11,8 +11,8 @@
 #ifndef GCD_HEAP_H
 #define GCD_HEAP_H
 
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "arena.h"

@@ -270,10 +270,10 @@ static int write_rest(conn *c, outq *q, size_t sent) {
 /* Hands q's buffers to the socket, what it does not take at once to libuv;
  * q is emptied either way. */
 static int flush(conn *c, outq *q) {
-  size_t sent;
-  int rc = q->n == 0 ? 0 : try_send(c, q, &sent);
+  size_t sent = 0;
+  int rc = 0;
 
-  if (rc == 0 && q->n > 0 && sent < q->bytes)
+  if (q->n > 0 && (rc = try_send(c, q, &sent)) == 0 && sent < q->bytes)
     rc = write_rest(c, q, sent);
   outq_reset(q);
   return rc;
