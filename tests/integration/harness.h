@@ -51,8 +51,9 @@ void h_daemon_prepare(h_daemon *d);
  * by the NULL-terminated extra arguments, with GCD_VERIFY_COLLECTIONS=1
  * unless the environment sets it (the daemon checks the whole heap after
  * every collection), and waits (bounded) until a client can connect. Fails
- * the test
- * if the daemon exits or does not answer in time.
+ * the test if the daemon exits or does not answer in time. d is either
+ * zeroed (then a fresh directory is made, as by h_daemon_prepare()) or
+ * prepared.
  */
 void h_daemon_start(h_daemon *d, ...);
 

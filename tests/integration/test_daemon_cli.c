@@ -22,7 +22,7 @@ static void test_daemon_cli_help_and_version(void **state) {
 }
 
 static void test_daemon_cli_usage_errors_exit_64(void **state) {
-  h_daemon d;
+  h_daemon d = {0};
 
   h_daemon_prepare(&d);
   assert_int_equal(h_run_gcd((const char *[]){"--socket", d.sock, "--heap-size", "banana",
@@ -57,7 +57,7 @@ static void test_daemon_cli_refuses_a_live_socket(void **state) {
 /* A socket file nobody listens on (a daemon that died) is replaced. */
 static void test_daemon_cli_replaces_a_stale_socket(void **state) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  h_daemon d;
+  h_daemon d = {0};
   int fd;
 
   h_daemon_prepare(&d);
@@ -162,7 +162,7 @@ static void test_daemon_cli_config_file_and_precedence(void **state) {
 }
 
 static void test_daemon_cli_check_config_exit_codes(void **state) {
-  h_daemon d;
+  h_daemon d = {0};
   char good[256], bad[256], missing[256];
 
   h_daemon_prepare(&d);

@@ -81,7 +81,7 @@ static pid_t spawn_gcd(const char *const *argv, int listen_fd, const char *const
 }
 
 static void test_daemon_systemd_ready_after_listen_stopping_on_sigterm(void **state) {
-  h_daemon d;
+  h_daemon d = {0};
   struct sockaddr_un sa;
   char notify_path[256], msg[512], want[64];
   int nfd;
@@ -129,7 +129,7 @@ static gc_client *connect_when_served(const h_daemon *d) {
 }
 
 static void test_daemon_systemd_socket_activation(void **state) {
-  h_daemon d;
+  h_daemon d = {0};
   struct sockaddr_un sa;
   gc_client *c;
   gc_handle h;
@@ -162,7 +162,7 @@ static void test_daemon_systemd_socket_activation(void **state) {
 
 /* fd 3 that is not a listening Unix stream socket: a clear refusal, exit 1. */
 static void test_daemon_systemd_refuses_a_wrong_fd(void **state) {
-  h_daemon d;
+  h_daemon d = {0};
   int fd, status;
   pid_t pid;
 

@@ -367,7 +367,7 @@ static int perm_child(void *arg, int in, int out) {
 }
 
 static void run_perm_case(int admin) {
-  h_daemon d;
+  h_daemon d = {0};
   perm_case pc;
   h_child ch;
 

@@ -48,7 +48,7 @@ static char *scrape(int port) {
 }
 
 static void test_metrics_endpoint_counts_what_clients_do(void **state) {
-  h_daemon d;
+  h_daemon d = {0};
   int port = start(&d);
   char *before = scrape(port), *after;
   gc_handle h[N_ALLOCS];
@@ -106,7 +106,7 @@ static double wait_all_given_back(int port) {
  * system by itself within moments, and says so. */
 static void test_metrics_endpoint_emptied_regions_given_back(void **state) {
   enum { N = 256, SIZE = 4000 }; /* about 16 regions of payload */
-  h_daemon d;
+  h_daemon d = {0};
   int port = start(&d);
   gc_client *c = h_connect(&d, "metrics-trim");
   gc_handle h[N];
@@ -125,7 +125,7 @@ static void test_metrics_endpoint_emptied_regions_given_back(void **state) {
  * request follows it: the collector thread tells the loop, which trims. */
 static void test_metrics_endpoint_collected_regions_given_back(void **state) {
   enum { N = 256, SIZE = 4000 };
-  h_daemon d;
+  h_daemon d = {0};
   int port = start(&d);
   gc_client *c = h_connect(&d, "metrics-trim-gc");
   gc_handle h[N];
@@ -151,7 +151,7 @@ static void test_metrics_endpoint_head_and_refusals(void **state) {
   static const char post[] = "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
   static const char head[] = "HEAD /metrics HTTP/1.1\r\nConnection: close\r\n\r\n";
   static const char junk[] = "BLAH\r\n\r\n";
-  h_daemon d;
+  h_daemon d = {0};
   int port = start(&d);
   char *r, big[9 * 1024 + 64];
   size_t n;
@@ -210,7 +210,7 @@ static int closed_within(int fd, int ms) {
 /* Silent connections fill the cap (16); one more is closed at once; the
  * silent ones are closed after the idle timeout (10 s), and scrapes work. */
 static void test_metrics_endpoint_connection_cap_and_idle_timeout(void **state) {
-  h_daemon d;
+  h_daemon d = {0};
   int port = start(&d), fds[16], extra;
 
   for (int i = 0; i < 16; i++)
@@ -231,7 +231,7 @@ static void test_metrics_endpoint_connection_cap_and_idle_timeout(void **state) 
 
 static void test_metrics_endpoint_passes_promtool(void **state) {
   char path[] = "/tmp/gcd-metrics-XXXXXX", cmd[128];
-  h_daemon d;
+  h_daemon d = {0};
   int port = start(&d), fd, rc;
   gc_client *c = h_connect(&d, "promtool-feeder");
   gc_handle h;
@@ -290,7 +290,7 @@ static void test_metrics_endpoint_address_failures(void **state) {
 
 /* SIGTERM with a metrics connection half-way: a clean, prompt stop. */
 static void test_metrics_endpoint_stop_with_a_connection_open(void **state) {
-  h_daemon d;
+  h_daemon d = {0};
   int port = start(&d), fd = connect_port(port);
 
   assert_int_equal(send(fd, "GET /met", 8, MSG_NOSIGNAL), 8);

@@ -298,7 +298,7 @@ static void test_pipeline_kinds_alternate_in_order(void **state) {
 /* A daemon with the smallest frame limit: a full window of gathered ops is
  * split into frames that fit, and every op is answered. */
 static void test_pipeline_frames_fit_a_small_limit(void **state) {
-  h_daemon d;
+  h_daemon d = {0};
   gc_client *c;
   enum { N = 1000 };
   static gc_handle h[N];
