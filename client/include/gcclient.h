@@ -132,11 +132,12 @@ GC_EXTERN int gc_default_socket(char *buf, size_t len);
  * $GCD_TIMEOUT_MS, when set to a number of milliseconds, is the new
  * connection's GC_OPT_TIMEOUT_MS; the hello waits at most that long, or
  * GC_HELLO_TIMEOUT_MS when it is 0 or unset (a daemon that accepts but never
- * answers must not hang its clients' start).
+ * answers must not hang its clients' start). $GCD_SPIN_US, likewise, is its
+ * GC_OPT_SPIN_US (the hello itself never spins).
  * Errors: GC_ECONNECT (no daemon there), GC_EVERSION (daemon speaks another
  * protocol), GC_EPERM (the daemon refused this user), GC_ETIMEDOUT (no
- * answer to the hello), GC_EINVAL ($GCD_TIMEOUT_MS is not a number of
- * milliseconds), GC_EIO, GC_ENOCLIENT.
+ * answer to the hello), GC_EINVAL ($GCD_TIMEOUT_MS or $GCD_SPIN_US out of
+ * range or not a number), GC_EIO, GC_ENOCLIENT.
  */
 GC_EXTERN int gc_connect(const char *socket_path, const char *client_name, gc_client **out);
 
@@ -354,7 +355,25 @@ typedef enum {
    *  read receive GC_ETIMEDOUT, and the daemon drops the client's retains
    *  as for any client that goes away. */
   GC_OPT_TIMEOUT_MS = 3,
+  /** Microseconds, 0..GC_SPIN_MAX_US: how long a call waiting for an
+   *  answer first polls the socket, yielding the CPU between polls, before
+   *  it sleeps (default GC_SPIN_DEFAULT_US, or $GCD_SPIN_US at
+   *  gc_connect(); 0 sleeps at once). Between processes on different CPUs
+   *  an answer caught while polling spares the wakeup of a sleeping CPU,
+   *  which is most of a round trip (tens of microseconds on a virtual
+   *  machine whose host does not poll for its guests) and, because waking a
+   *  CPU costs the waker too, more CPU time per call than the polling
+   *  itself (docs/performance.md). While polling the caller shows as busy,
+   *  and a process on the same CPU runs first. The window adapts: answers
+   *  slower than the value (a full collection) halve it, down to 0, so slow
+   *  calls soon stop costing their window; answers that a longer window
+   *  would have caught double it again, up to the value. */
+  GC_OPT_SPIN_US = 4,
 } gc_option;
+
+/** The default and the longest GC_OPT_SPIN_US. */
+#define GC_SPIN_DEFAULT_US 50u
+#define GC_SPIN_MAX_US 1000u
 
 /** The longest GC_OPT_TIMEOUT_MS (about 24 days). */
 #define GC_TIMEOUT_MAX_MS 2147483647u

@@ -76,21 +76,37 @@ static int connect_to(gc_client *c, const char *path, const char *name) {
   return err;
 }
 
-/* $GCD_TIMEOUT_MS: decimal milliseconds, as GC_OPT_TIMEOUT_MS takes them.
- * Set but not such a number is an error rather than silently no timeout. */
-static int timeout_from_env(gc_client *c) {
-  const char *v = getenv("GCD_TIMEOUT_MS");
+/* A decimal number from the environment, 0..max, into *out; unset or
+ * empty leaves *out alone. Set but not such a number is an error rather
+ * than silently the default. */
+static int env_number(gc_client *c, const char *name, uint64_t max, const char *unit,
+                      uint64_t *out) {
+  const char *v = getenv(name);
   char *end;
-  unsigned long long ms;
+  unsigned long long n;
 
   if (v == NULL || v[0] == '\0')
     return 0;
   errno = 0;
-  ms = strtoull(v, &end, 10);
-  if (errno != 0 || *end != '\0' || v[0] < '0' || v[0] > '9' || ms > GC_TIMEOUT_MAX_MS)
-    return gc__fail(c, GC_EINVAL, "GCD_TIMEOUT_MS='%s': not a number of milliseconds "
-                    "from 0 to %u", v, GC_TIMEOUT_MAX_MS);
+  n = strtoull(v, &end, 10);
+  if (errno != 0 || *end != '\0' || v[0] < '0' || v[0] > '9' || n > max)
+    return gc__fail(c, GC_EINVAL, "%s='%s': not a number of %s from 0 to %llu", name, v,
+                    unit, (unsigned long long)max);
+  *out = n;
+  return 0;
+}
+
+/* $GCD_TIMEOUT_MS and $GCD_SPIN_US, as GC_OPT_TIMEOUT_MS and GC_OPT_SPIN_US
+ * take them. */
+static int options_from_env(gc_client *c) {
+  uint64_t ms = 0, us = GC_SPIN_DEFAULT_US;
+  int err;
+
+  if ((err = env_number(c, "GCD_TIMEOUT_MS", GC_TIMEOUT_MAX_MS, "milliseconds", &ms)) != 0 ||
+      (err = env_number(c, "GCD_SPIN_US", GC_SPIN_MAX_US, "microseconds", &us)) != 0)
+    return err;
   c->timeout_ms = (unsigned)ms;
+  c->spin_max_ns = c->spin_ns = (int64_t)us * 1000;
   return 0;
 }
 
@@ -109,7 +125,7 @@ GC_EXTERN int gc_connect(const char *socket_path, const char *client_name, gc_cl
   }
   c->fd = -1;
   c->depth = GC_PIPELINE_DEFAULT;
-  if ((err = timeout_from_env(c)) != 0 ||
+  if ((err = options_from_env(c)) != 0 ||
       (err = connect_to(c, socket_path, client_name)) != 0) {
     gc__set_connect_error(c->err);
     gc_close(c);

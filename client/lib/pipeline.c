@@ -120,6 +120,12 @@ GC_EXTERN int gc_set_option(gc_client *c, int option, uint64_t value) {
                       (unsigned long long)value, GC_TIMEOUT_MAX_MS);
     c->timeout_ms = (unsigned)value;
     return 0;
+  case GC_OPT_SPIN_US:
+    if (value > GC_SPIN_MAX_US)
+      return gc__fail(c, GC_EINVAL, "spin %llu us: it is 0 (never) to %u",
+                      (unsigned long long)value, GC_SPIN_MAX_US);
+    c->spin_max_ns = c->spin_ns = (int64_t)value * 1000;
+    return 0;
   default:
     return gc__fail(c, GC_EINVAL, "unknown option %d", option);
   }

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,43 +135,106 @@ static int send_all(gc_client *c, const unsigned char *p, size_t n) {
   return 0;
 }
 
+/* The hello's first read, which also takes the SCM_RIGHTS fds. */
+static int recv_fds(gc_client *c, unsigned char *buf, size_t n, int64_t deadline, int *fds,
+                    int *nfds, size_t *got) {
+  int err = await(c, POLLIN, deadline, "reading a response");
+  long k;
+
+  if (err != 0)
+    return err;
+  if ((k = gc__shm_recv_fds(c->fd, buf, n, fds, nfds)) <= 0)
+    return conn_lost(c, (int)-k, "reading a response");
+  *got = (size_t)k;
+  return 0;
+}
+
+/* ------------------------------------------------------ spin-waiting */
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t gc__spin_adapt(int64_t window, int64_t max, int64_t waited) {
+  if (waited > max) /* a slow call: its window was CPU spent for nothing */
+    return window / 2 < GC__SPIN_START_NS ? 0 : window / 2;
+  if (waited > window) /* a longer window would have caught it */
+    return window == 0 ? (max < GC__SPIN_START_NS ? max : GC__SPIN_START_NS)
+                       : (window * 2 < max ? window * 2 : max);
+  return window;
+}
+
+/* Polls the socket for up to the spin window from t0, yielding the CPU
+ * between polls so that a daemon woken on this CPU runs first. The bytes
+ * received (> 0), 0 at EOF, -errno, or -EAGAIN once the window passed. */
+static long spin_recv(gc_client *c, void *p, size_t cap, int64_t t0) {
+  for (;;) {
+    long k = recv(c->fd, p, cap, MSG_DONTWAIT);
+
+    if (k >= 0)
+      return k;
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+      return -errno;
+    if (now_ns() - t0 >= c->spin_ns)
+      return -EAGAIN;
+    sched_yield();
+  }
+}
+
+/* Receives what the socket has, up to cap bytes, waiting for it within the
+ * deadline (spinning first under GC_OPT_SPIN_US): *got > 0 on success.
+ * Returns 0 or the error, the connection then closed. */
+static int recv_some(gc_client *c, void *p, size_t cap, int64_t deadline, size_t *got) {
+  int64_t t0 = c->spin_max_ns != 0 ? now_ns() : 0;
+  long k = c->spin_ns != 0 ? spin_recv(c, p, cap, t0) : -EAGAIN;
+  int err;
+
+  if (k == -EAGAIN) {
+    do {
+      if ((err = await(c, POLLIN, deadline, "reading a response")) != 0)
+        return err;
+      k = recv(c->fd, p, cap, 0);
+      k = k < 0 ? -errno : k;
+    } while (k == -EINTR);
+    if (c->spin_max_ns != 0)
+      c->spin_ns = gc__spin_adapt(c->spin_ns, c->spin_max_ns, now_ns() - t0);
+  }
+  if (k <= 0)
+    return conn_lost(c, (int)-k, "reading a response");
+  *got = (size_t)k;
+  return 0;
+}
+
 /* Reads exactly n bytes, within the deadline (0: none). With fds, the
  * first read also takes the SCM_RIGHTS fds, which the daemon attaches to
  * the first byte of the frame. */
 static int read_exact(gc_client *c, unsigned char *buf, size_t n, int64_t deadline,
                       int *fds, int *nfds) {
-  size_t got = 0;
+  size_t got = 0, r;
   int err;
 
   while (got < n) {
-    long r;
-
-    if (c->in_len == c->in_off &&
-        (err = await(c, POLLIN, deadline, "reading a response")) != 0)
-      return err;
-    if (fds != NULL && got == 0) {
-      r = gc__shm_recv_fds(c->fd, buf, n, fds, nfds);
-    } else if (c->in_len > c->in_off) { /* what an earlier recv brought */
-      r = (long)(c->in_len - c->in_off < n - got ? c->in_len - c->in_off : n - got);
-      memcpy(buf + got, c->in + c->in_off, (size_t)r);
-      c->in_off += (size_t)r;
+    if (c->in_len > c->in_off) { /* what an earlier recv brought */
+      r = c->in_len - c->in_off < n - got ? c->in_len - c->in_off : n - got;
+      memcpy(buf + got, c->in + c->in_off, r);
+      c->in_off += r;
+    } else if (fds != NULL && got == 0) {
+      if ((err = recv_fds(c, buf, n, deadline, fds, nfds, &r)) != 0)
+        return err;
     } else if (n - got >= IN_CAP || (c->in == NULL && (c->in = malloc(IN_CAP)) == NULL)) {
-      r = recv(c->fd, buf + got, n - got, 0);
-      r = r < 0 ? -errno : r;
+      if ((err = recv_some(c, buf + got, n - got, deadline, &r)) != 0)
+        return err;
     } else { /* refill: as much as the socket has, up to IN_CAP */
-      r = recv(c->fd, c->in, IN_CAP, 0);
-      r = r < 0 ? -errno : r;
-      if (r > 0) {
-        c->in_off = 0;
-        c->in_len = (size_t)r;
-        continue;
-      }
-    }
-    if (r == -EINTR)
+      if ((err = recv_some(c, c->in, IN_CAP, deadline, &r)) != 0)
+        return err;
+      c->in_off = 0;
+      c->in_len = r;
       continue;
-    if (r <= 0)
-      return conn_lost(c, (int)-r, "reading a response");
-    got += (size_t)r;
+    }
+    got += r;
   }
   return 0;
 }

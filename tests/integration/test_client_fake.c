@@ -2,8 +2,8 @@
  * test_client_fake.c -- libgcclient against a fake daemon that hands out
  * segments it made itself, to prove the client checks what it maps (magic,
  * layout version, sizes against the fds, geometry), gives up a connection
- * whose responses stop matching its requests, and gives up waiting once a
- * timeout runs out.
+ * whose responses stop matching its requests, gives up waiting once a
+ * timeout runs out, and reads answers slower than its spin window.
  *
  * No real gcd runs here, so there is no heap to verify.
  */
@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "gcd.pb-c.h"
 #include "gcd_layout.h"
@@ -25,7 +26,7 @@ typedef struct fake {
   gcd_meta_header hdr;   /* written at offset 0 of the meta memfd */
   uint64_t meta_fd_size; /* the memfd's real size */
   uint64_t hello_meta;   /* meta_size announced in the hello */
-  enum { AFTER_NOTHING, AFTER_WRONG_SEQ, AFTER_HUGE_FRAME, AFTER_DEAF } after;
+  enum { AFTER_NOTHING, AFTER_WRONG_SEQ, AFTER_HUGE_FRAME, AFTER_DEAF, AFTER_SLOW } after;
   int silent_hello;      /* read the hello, never answer it */
 } fake;
 
@@ -92,6 +93,27 @@ static void send_response(int fd, const Gcd__Wire__Response *resp, const int *fd
   free(buf);
 }
 
+/* A right answer, but late and in three pieces: after 5 ms two bytes of
+ * its length, 3 ms later the rest of the length, 3 ms later the body --
+ * each far beyond any spin window, so that the client's reads must go from
+ * polling to sleeping and back, mid-frame. */
+static void send_slowly(int fd, const Gcd__Wire__Response *resp) {
+  size_t n = gcd__wire__response__get_packed_size(resp);
+  unsigned char *buf = malloc(n + 4);
+  uint32_t be = htonl((uint32_t)n);
+  struct timespec pause = {.tv_nsec = 3000000};
+
+  memcpy(buf, &be, 4);
+  gcd__wire__response__pack(resp, buf + 4);
+  nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+  CHILD_CHECK(send(fd, buf, 2, MSG_NOSIGNAL) == 2);
+  nanosleep(&pause, NULL);
+  CHILD_CHECK(send(fd, buf + 2, 2, MSG_NOSIGNAL) == 2);
+  nanosleep(&pause, NULL);
+  CHILD_CHECK(send(fd, buf + 4, n, MSG_NOSIGNAL) == (ssize_t)n);
+  free(buf);
+}
+
 static int make_memfd(const char *name, uint64_t size, const void *head, size_t n) {
   int fd = memfd_create(name, MFD_CLOEXEC);
 
@@ -134,10 +156,13 @@ static void answer_next(int fd, const fake *f) {
     CHILD_CHECK(send(fd, &huge, 4, MSG_NOSIGNAL) == 4);
     return;
   }
-  resp.seq = seq + 1;
+  resp.seq = f->after == AFTER_SLOW ? seq : seq + 1;
   resp.n_results = 1;
   resp.results = results;
-  send_response(fd, &resp, NULL, 0);
+  if (f->after == AFTER_SLOW)
+    send_slowly(fd, &resp);
+  else
+    send_response(fd, &resp, NULL, 0);
 }
 
 static int fake_main(void *arg, int in, int out) {
@@ -367,6 +392,47 @@ static void test_client_fake_bad_timeout_env_refused(void **state) {
   assert_non_null(strstr(gc_last_error(NULL), "GCD_TIMEOUT_MS"));
 }
 
+/* An answer slower than the spin window, arriving in pieces, is read
+ * whole: with the longest window, the default and none. */
+static void test_client_fake_slow_answer_read_whatever_the_spin(void **state) {
+  static const char *spins[] = {"1000", "50", "0"};
+
+  for (size_t i = 0; i < sizeof spins / sizeof *spins; i++) {
+    fake f = good_fake();
+    fake_run r;
+    gc_client *c;
+
+    f.after = AFTER_SLOW;
+    setenv("GCD_SPIN_US", spins[i], 1);
+    assert_int_equal(fake_start(&r, &f, &c), 0);
+    unsetenv("GCD_SPIN_US");
+    assert_int_equal(gc_retain(c, gcd_handle_make(1, 1)), 0);
+    assert_string_equal(gc_last_error(c), "");
+    fake_finish(&r, c);
+  }
+}
+
+/* A spin window out of range, from the environment or the option, is
+ * refused, not clamped. */
+static void test_client_fake_bad_spin_refused(void **state) {
+  fake f = good_fake();
+  fake_run r;
+  gc_client *c = (gc_client *)1;
+
+  setenv("GCD_SPIN_US", "1001", 1);
+  assert_int_equal(gc_connect("/nonexistent/gcd.sock", "x", &c), GC_EINVAL);
+  assert_null(c);
+  assert_non_null(strstr(gc_last_error(NULL), "GCD_SPIN_US"));
+  setenv("GCD_SPIN_US", "50us", 1);
+  assert_int_equal(gc_connect("/nonexistent/gcd.sock", "x", &c), GC_EINVAL);
+  unsetenv("GCD_SPIN_US");
+  assert_int_equal(fake_start(&r, &f, &c), 0);
+  assert_int_equal(gc_set_option(c, GC_OPT_SPIN_US, GC_SPIN_MAX_US + 1), GC_EINVAL);
+  assert_non_null(strstr(gc_last_error(c), "spin"));
+  assert_int_equal(gc_set_option(c, GC_OPT_SPIN_US, GC_SPIN_MAX_US), 0);
+  fake_finish(&r, c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_client_fake_good_segments_are_mapped),
@@ -381,6 +447,8 @@ int main(void) {
       cmocka_unit_test(test_client_fake_unanswered_request_times_out),
       cmocka_unit_test(test_client_fake_deaf_daemon_send_times_out),
       cmocka_unit_test(test_client_fake_bad_timeout_env_refused),
+      cmocka_unit_test(test_client_fake_slow_answer_read_whatever_the_spin),
+      cmocka_unit_test(test_client_fake_bad_spin_refused),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
