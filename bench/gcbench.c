@@ -9,7 +9,7 @@
  *   gcbench GCD_BINARY ops N [N16]            alloc+release, retain+release, depth 1 and 16
  *   gcbench GCD_BINARY scale PROCS ITERS      PROCS processes at once
  *   gcbench GCD_BINARY heap N                 RSS per object, full collection of N
- *   gcbench - resp SOCKET N [DEPTH]           Redis behind a loop like gcd's client, depth 1|16
+ *   gcbench - resp SOCKET N [DEPTH [SPIN_US]] Redis behind a loop like gcd's client, depth 1|16
  *
  * The graphs are the ones bench/cpython_gc.py builds: object i has two
  * slots; a random graph links i -> i+1 (mod N) and i -> a pseudo-random
@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -349,9 +350,36 @@ static void print_rate(const char *key, uint64_t ops, uint64_t ns) {
   printf("%s.ops_per_s %.0f\n", key, (double)ops * 1e9 / (double)ns);
 }
 
+/* Where the ops cases' keys start: "gcd.ops." with the library's default
+ * spin-wait, "gcd.ops.sleep." with none (GC_OPT_SPIN_US 0). */
+static const char *ops_pre = "gcd.ops.";
+
+/* CPU time so far, in ns: of this process, and of the daemon. */
+static uint64_t cpu_self_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_gcd_ns(void) {
+  char path[64], line[1024], *p;
+  unsigned long long ut = 0, st = 0;
+  FILE *f;
+
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)gcd_pid);
+  if ((f = fopen(path, "r")) == NULL)
+    return 0;
+  if (fgets(line, sizeof line, f) != NULL && (p = strrchr(line, ')')) != NULL)
+    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st);
+  fclose(f);
+  return (ut + st) * (1000000000u / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
 /* alloc + release, one round trip each; each op's latency sampled. */
 static void ops_alloc_sync(gc_client *c, size_t n, uint64_t *lat) {
   uint64_t t0 = now_ns();
+  char key[64];
 
   for (size_t i = 0; i < n; i++) {
     uint64_t a = now_ns(), b;
@@ -363,9 +391,11 @@ static void ops_alloc_sync(gc_client *c, size_t n, uint64_t *lat) {
     lat[2 * i] = b - a;
     lat[2 * i + 1] = now_ns() - b;
   }
-  print_rate("gcd.ops.alloc_release.p1", 2 * n, now_ns() - t0);
-  print_lat("gcd.ops.alloc_release.p1.lat", lat, 2 * n);
-  printf("gcd.ops.alloc_release.p1.lat.under_10us_pct %.1f\n", share_under(lat, 2 * n, 10000));
+  snprintf(key, sizeof key, "%salloc_release.p1", ops_pre);
+  print_rate(key, 2 * n, now_ns() - t0);
+  snprintf(key, sizeof key, "%salloc_release.p1.lat", ops_pre);
+  print_lat(key, lat, 2 * n);
+  printf("%s.under_10us_pct %.1f\n", key, share_under(lat, 2 * n, 10000));
 }
 
 /* alloc + release with depth ops in flight: depth allocs, their handles,
@@ -392,22 +422,25 @@ static void ops_alloc_pipe(gc_client *c, size_t n, unsigned depth, bool answered
   CHECK(gc_sync(c), c);
   for (unsigned j = 0; j < depth && answered; j++)
     CHECK(rrc[j], c);
-  snprintf(key, sizeof key, "gcd.ops.alloc_release%s.p%u", answered ? "_answered" : "",
+  snprintf(key, sizeof key, "%salloc_release%s.p%u", ops_pre, answered ? "_answered" : "",
            depth);
   print_rate(key, 2 * ((n + depth - 1) / depth) * depth, now_ns() - t0);
 }
 
 /* retain + release of one held object: synchronous at depth 1; async with
- * up to depth ops in flight otherwise, each answered, or all one-way. */
+ * up to depth ops in flight otherwise, each answered, or all one-way. At
+ * depth 1 also the CPU time per operation, of the client and the daemon. */
 static void ops_retain(gc_client *c, size_t n, unsigned depth, bool oneway) {
   gc_handle h;
   uint64_t count = 0;
   int rc[2];
-  uint64_t t0;
+  uint64_t t0, cpu0, gcd0;
   char key[64];
 
   CHECK(gc_alloc(c, 0, 16, 1, &h), c);
   CHECK(gc_set_option(c, GC_OPT_PIPELINE_DEPTH, depth), c);
+  cpu0 = cpu_self_ns();
+  gcd0 = cpu_gcd_ns();
   t0 = now_ns();
   for (size_t i = 0; i < n; i++) {
     if (depth == 1) {
@@ -419,8 +452,12 @@ static void ops_retain(gc_client *c, size_t n, unsigned depth, bool oneway) {
     }
   }
   CHECK(gc_sync(c), c);
-  snprintf(key, sizeof key, "gcd.ops.retain_release%s.p%u", oneway ? "_oneway" : "", depth);
+  snprintf(key, sizeof key, "%sretain_release%s.p%u", ops_pre, oneway ? "_oneway" : "", depth);
   print_rate(key, 2 * n, now_ns() - t0);
+  if (depth == 1)
+    printf("%s.cpu_ns_per_op.client %.0f\n%s.cpu_ns_per_op.daemon %.0f\n", key,
+           (double)(cpu_self_ns() - cpu0) / (double)(2 * n), key,
+           (double)(cpu_gcd_ns() - gcd0) / (double)(2 * n));
   /* The answered results overwrite one another: a balanced count says that
    * every retain and release took effect. */
   CHECK(gc_refcount(c, h, &count), c);
@@ -453,13 +490,16 @@ static void ops_create_drop(gc_client *c, size_t n) {
 
 /* n pairs of operations at depth 1, n16 at depth 16: at either depth a
  * case should run as long as its Redis counterpart, since across CPUs the
- * rate moves with the scheduler over seconds (bench/run.sh). */
+ * rate moves with the scheduler over seconds (bench/run.sh). The answered
+ * cases run twice: with the library's default spin-wait, and sleeping at
+ * once (GC_OPT_SPIN_US 0). */
 static int cmd_ops(const char *bin, size_t n, size_t n16) {
   uint64_t *lat = malloc(2 * n * sizeof *lat);
   gc_client *c;
 
   start_gcd(bin, 1u << 20);
   c = connect_or_die("gcbench-ops");
+  CHECK(gc_set_option(c, GC_OPT_SPIN_US, GC_SPIN_DEFAULT_US), c);
   ops_alloc_sync(c, n, lat);
   ops_alloc_pipe(c, n16, 16, false);
   ops_alloc_pipe(c, n16, 16, true);
@@ -467,6 +507,12 @@ static int cmd_ops(const char *bin, size_t n, size_t n16) {
   ops_retain(c, n16, 16, false);
   ops_retain(c, n16, 16, true);
   ops_create_drop(c, n / 2);
+  ops_pre = "gcd.ops.sleep.";
+  CHECK(gc_set_option(c, GC_OPT_SPIN_US, 0), c);
+  ops_alloc_sync(c, n, lat);
+  ops_alloc_pipe(c, n16, 16, true);
+  ops_retain(c, n, 1, false);
+  ops_retain(c, n16, 16, false);
   gc_close(c);
   stop_gcd();
   free(lat);
@@ -476,8 +522,9 @@ static int cmd_ops(const char *bin, size_t n, size_t n16) {
 /* ------------------------------------------------------------------ resp */
 
 /* Redis at depth 1 through the loop libgcclient's synchronous calls run:
- * one blocking send of the request, blocking receives until its reply is
- * whole. redis-benchmark's own loop (epoll, a write handler per request)
+ * one blocking send of the request, receives until its reply is whole --
+ * each first polling for up to spin_us, yielding the CPU between polls (as
+ * GC_OPT_SPIN_US does; 0: blocking at once). redis-benchmark's own loop (epoll, a write handler per request)
  * differs, and at depth 1 the loop moves the rate by how often the
  * scheduler puts both processes on one CPU; this sets the two servers side
  * by side behind the same one. */
@@ -500,6 +547,24 @@ static int resp_connect(const char *path) {
   return fd;
 }
 
+static unsigned spin_us;
+
+/* recv, after polling for up to spin_us. */
+static ssize_t resp_recv(int fd, char *buf, size_t len) {
+  uint64_t t0 = now_ns();
+
+  while (spin_us != 0) {
+    ssize_t r = recv(fd, buf, len, MSG_DONTWAIT);
+
+    if (r >= 0 || (errno != EAGAIN && errno != EINTR))
+      return r;
+    if (now_ns() - t0 >= spin_us * UINT64_C(1000))
+      break;
+    sched_yield();
+  }
+  return recv(fd, buf, len, 0);
+}
+
 /* depth commands in one send, then their one-line replies ("+OK", ":1"),
  * read whole: a line each. */
 static void resp_call(int fd, const char *cmds, size_t len, unsigned depth) {
@@ -509,7 +574,7 @@ static void resp_call(int fd, const char *cmds, size_t len, unsigned depth) {
   if (send(fd, cmds, len, MSG_NOSIGNAL) != (ssize_t)len)
     resp_die("send");
   while (lines < depth) {
-    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    ssize_t r = resp_recv(fd, buf, sizeof buf);
     if (r == 0)
       errno = ECONNRESET;
     if (r <= 0 && errno != EINTR)
@@ -538,7 +603,7 @@ static void resp_put(char *cmds, size_t *len, bool del, size_t i) {
  * alloc + release case at that depth. At depth 16 each send carries 16
  * commands and the loop waits for all 16 replies, as redis-benchmark -P 16
  * and gcd's window do. */
-static int cmd_resp(const char *path, size_t n, unsigned depth) {
+static int cmd_resp(const char *path, size_t n, unsigned depth, unsigned spin) {
   uint64_t *lat = malloc(n * sizeof *lat), t0;
   int fd = resp_connect(path);
   char cmds[16 * 64], key[64];
@@ -549,6 +614,7 @@ static int cmd_resp(const char *path, size_t n, unsigned depth) {
     resp_die("depth (1 or 16)");
   }
   rounds = n / 2 / depth;
+  spin_us = spin;
   for (int del = 0; del < 2; del++) {
     t0 = now_ns();
     for (size_t i = 0; i < rounds; i++) {
@@ -561,12 +627,13 @@ static int cmd_resp(const char *path, size_t n, unsigned depth) {
       resp_call(fd, cmds, len, depth);
       lat[i] = now_ns() - a;
     }
-    snprintf(key, sizeof key, "redis.same_client.%s.p%u", del ? "del" : "set", depth);
+    snprintf(key, sizeof key, "redis.same_client%s.%s.p%u", spin_us ? "" : ".sleep",
+             del ? "del" : "set", depth);
     print_rate(key, rounds * depth, now_ns() - t0);
     if (!del && depth == 1) {
-      print_lat("redis.same_client.set.p1.lat", lat, rounds);
-      printf("redis.same_client.set.p1.lat.under_10us_pct %.1f\n",
-             share_under(lat, rounds, 10000));
+      snprintf(key, sizeof key, "redis.same_client%s.set.p1.lat", spin_us ? "" : ".sleep");
+      print_lat(key, lat, rounds);
+      printf("%s.under_10us_pct %.1f\n", key, share_under(lat, rounds, 10000));
     }
   }
   close(fd);
@@ -696,7 +763,7 @@ int main(int argc, char **argv) {
 
   if (argc < 3) {
     fprintf(stderr, "usage: gcbench GCD_BINARY collect|pause|ops|scale|heap ARGS...\n"
-                    "       gcbench - resp REDIS_SOCKET N [1|16]\n");
+                    "       gcbench - resp REDIS_SOCKET N [1|16 [SPIN_US]]\n");
     return 64;
   }
   bin = argv[1];
@@ -716,7 +783,8 @@ int main(int argc, char **argv) {
     return cmd_heap(bin, arg_size(argv, 3, argc, 10000000));
   if (strcmp(cmd, "resp") == 0 && argc >= 4)
     return cmd_resp(argv[3], arg_size(argv, 4, argc, 100000),
-                    (unsigned)arg_size(argv, 5, argc, 1));
+                    (unsigned)arg_size(argv, 5, argc, 1),
+                    (unsigned)arg_size(argv, 6, argc, GC_SPIN_DEFAULT_US));
   fprintf(stderr, "gcbench: unknown command '%s'\n", cmd);
   return 64;
 }

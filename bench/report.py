@@ -72,48 +72,92 @@ def pause(r):
               f"max {ms(r[p + 'max_ns']):>9}  ({r[p + 'samples']:.0f} requests)")
 
 
-def ops(r, pre="", title="== operations vs Redis (one connection; redis-benchmark -c 1 -d 16)"):
-    if pre + "redis.set.p1.ops_per_s" not in r:
-        return
-    print(title)
-    for d in (1, 16):
-        rs = r.get(f"{pre}redis.set.p{d}.ops_per_s")
-        rd = r.get(f"{pre}redis.del.p{d}.ops_per_s")
-        if rs is None:
-            continue
-        ref = (rs + rd) / 2
-        for case, what in (("alloc_release", "alloc+release (" +
-                            ("synchronous)" if d == 1 else "release one-way)")),
-                           ("alloc_release_answered", "alloc+release (all answered)"),
-                           ("retain_release", "retain+release (" +
-                            ("synchronous)" if d == 1 else "all answered)")),
-                           ("retain_release_oneway", "retain+release (all one-way)")):
-            g = r.get(f"{pre}gcd.ops.{case}.p{d}.ops_per_s")
-            if g is None:
-                continue
+def gcd_lines(r, pre, d, ref, rs, rd, cases):
+    for case, what in cases:
+        g = r.get(f"{pre}{case}.p{d}.ops_per_s")
+        if g is not None:
             print(f"depth {d:2}: gcd {what:32} {si(g):>7} ops/s   Redis SET {si(rs):>7} "
                   f"DEL {si(rd):>7} ops/s   gcd/Redis {g / ref:.2f}x")
-    p, q = pre + "gcd.ops.alloc_release.p1.lat.", pre + "redis.set.p1.lat."
+
+
+def latency(r, p, q):
     if p + "p50_ns" in r and q + "p50_ns" in r:
         print(f"latency depth 1: gcd p50 {ms(r[p + 'p50_ns'])} p99 {ms(r[p + 'p99_ns'])}   "
               f"Redis SET p50 {ms(r[q + 'p50_ns'])} "
               f"p99 {ms(r[q + 'p99_ns'])}   p50 Redis/gcd "
               f"{r[q + 'p50_ns'] / r[p + 'p50_ns']:.2f}x")
-    same = pre + "redis.same_client."
-    for d, a, b in ((1, "alloc_release", "retain_release"),
-                    (16, "alloc_release_answered", "retain_release")):
-        if same + f"set.p{d}.ops_per_s" not in r:
+
+
+ANSWERED = lambda d: (("alloc_release", "alloc+release (synchronous)"),
+                      ("retain_release", "retain+release (synchronous)")) if d == 1 else \
+    (("alloc_release_answered", "alloc+release (all answered)"),
+     ("retain_release", "retain+release (all answered)"))
+
+
+def same_loop(r, pre):
+    print("-- Redis behind a loop like gcd's client (a send, then receives), each side's "
+          "client polling for up to 50 us first, or sleeping at once")
+    for d in (1, 16):
+        for how, key, gpre in (("polling", "", "gcd.ops."), ("sleeping", ".sleep", "gcd.ops.sleep.")):
+            same = f"{pre}redis.same_client{key}."
+            if same + f"set.p{d}.ops_per_s" not in r:
+                continue
+            rs, rd = r[same + f"set.p{d}.ops_per_s"], r[same + f"del.p{d}.ops_per_s"]
+            ref = (rs + rd) / 2
+            ga, gr = (r.get(f"{pre}{gpre}{c}.p{d}.ops_per_s", 0) for c, _ in ANSWERED(d))
+            print(f"depth {d:2}, {how:8}: Redis SET {si(rs):>7} DEL {si(rd):>7} ops/s; gcd/Redis, "
+                  f"every operation answered: alloc+release {ga / ref:.2f}x, "
+                  f"retain+release {gr / ref:.2f}x")
+    if pre:
+        return
+    u = "alloc_release.p1.lat.under_10us_pct"
+    v = "set.p1.lat.under_10us_pct"
+    nan = float("nan")
+    print(f"depth 1, round trips under 10 us (both processes on one CPU): gcd polling "
+          f"{r.get('gcd.ops.' + u, nan):.1f} %, sleeping {r.get('gcd.ops.sleep.' + u, nan):.1f} %; "
+          f"Redis behind the same loop polling {r.get('redis.same_client.' + v, nan):.1f} %, "
+          f"sleeping {r.get('redis.same_client.sleep.' + v, nan):.1f} %")
+
+
+def cpu(r, pre):
+    k = "retain_release.p1.cpu_ns_per_op."
+    parts = []
+    for how, gpre in (("polling", "gcd.ops."), ("sleeping", "gcd.ops.sleep.")):
+        c, d = r.get(f"{pre}{gpre}{k}client"), r.get(f"{pre}{gpre}{k}daemon")
+        if c is not None and d is not None:
+            parts.append(f"{how}: client {c / 1e3:.1f} + daemon {d / 1e3:.1f} = "
+                         f"{(c + d) / 1e3:.1f} us")
+    if parts:
+        print("CPU time per operation, depth 1 retain+release: " + "; ".join(parts))
+
+
+def ops(r, pre="", title="== operations vs Redis (one connection; redis-benchmark -c 1 -d 16)"):
+    if pre + "redis.set.p1.ops_per_s" not in r:
+        return
+    print(title)
+    print("-- gcd's client as by default: polling for up to 50 us for an answer before sleeping")
+    refs = {}
+    for d in (1, 16):
+        rs = r.get(f"{pre}redis.set.p{d}.ops_per_s")
+        rd = r.get(f"{pre}redis.del.p{d}.ops_per_s")
+        if rs is None:
             continue
-        rs, rd = r[same + f"set.p{d}.ops_per_s"], r[same + f"del.p{d}.ops_per_s"]
-        ga = r.get(f"{pre}gcd.ops.{a}.p{d}.ops_per_s", 0)
-        gr = r.get(f"{pre}gcd.ops.{b}.p{d}.ops_per_s", 0)
-        print(f"depth {d:2}, Redis behind a loop like gcd's client (blocking send, then receive): "
-              f"SET {si(rs)} DEL {si(rd)} ops/s; gcd/Redis, every operation answered: "
-              f"alloc+release {ga / ((rs + rd) / 2):.2f}x, retain+release {gr / ((rs + rd) / 2):.2f}x")
-    if p + "under_10us_pct" in r and not pre:
-        print(f"depth 1, round trips under 10 us (both processes on one CPU): gcd "
-              f"{r[p + 'under_10us_pct']:.1f} %, Redis behind the same loop "
-              f"{r.get(same + 'set.p1.lat.under_10us_pct', float('nan')):.1f} %")
+        refs[d] = ((rs + rd) / 2, rs, rd)
+        gcd_lines(r, pre + "gcd.ops.", d, *refs[d], (
+            ("alloc_release", "alloc+release (" +
+             ("synchronous)" if d == 1 else "release one-way)")),
+            ("alloc_release_answered", "alloc+release (all answered)"),
+            ("retain_release", "retain+release (" +
+             ("synchronous)" if d == 1 else "all answered)")),
+            ("retain_release_oneway", "retain+release (all one-way)")))
+    latency(r, pre + "gcd.ops.alloc_release.p1.lat.", pre + "redis.set.p1.lat.")
+    if f"{pre}gcd.ops.sleep.retain_release.p1.ops_per_s" in r:
+        print("-- gcd's client sleeping at once (GC_OPT_SPIN_US 0)")
+        for d in refs:
+            gcd_lines(r, pre + "gcd.ops.sleep.", d, *refs[d], ANSWERED(d))
+        latency(r, pre + "gcd.ops.sleep.alloc_release.p1.lat.", pre + "redis.set.p1.lat.")
+    cpu(r, pre)
+    same_loop(r, pre)
 
 
 def ops_one_cpu(r):

@@ -89,9 +89,10 @@ PIN=""
 # (100,000 at depth 1, 800,000 at depth 16), so that both run about as
 # long: across CPUs, how often the scheduler puts client and server on one
 # CPU changes over seconds and sets the rate (docs/performance.md); a short
-# run's median would mostly miss those spells. Redis runs there twice: under
+# run's median would mostly miss those spells. Redis runs there under
 # redis-benchmark, and under gcbench's loop, which waits as gcd's client
-# does (a blocking send, then recv).
+# does (a blocking send, then recv, polling first for the library's default
+# spin-wait, or not at all: gcd's answered cases run both ways too).
 ops_cases() {
   local dir=$1 gb=$2 gcd=$3 n
   n=$(scaled 100000)
@@ -104,8 +105,10 @@ ops_cases() {
     $PIN "$gb" "$gcd" ops "$(scaled 50000)"
     redis_bench "$dir/redis.sock" 1 "$n"
     $PIN "$gb" - resp "$dir/redis.sock" "$n" 1
+    $PIN "$gb" - resp "$dir/redis.sock" "$n" 1 0
     redis_bench "$dir/redis.sock" 16 "$((n * 8))"
     $PIN "$gb" - resp "$dir/redis.sock" "$((n * 8))" 16
+    $PIN "$gb" - resp "$dir/redis.sock" "$((n * 8))" 16 0
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
