@@ -33,6 +33,8 @@
 #define DEFAULT_MAX_FRAME (4 * KIB * KIB)
 #define MIN_MAX_FRAME KIB
 #define MAX_OBJECTS_LIMIT (UINT64_C(1) << 31)
+#define DEFAULT_SPIN_US 50
+#define MAX_SPIN_US 1000
 #define WRITE_LIMIT (8 * KIB * KIB)                  /* backpressure threshold */
 
 /* What one load knows besides the configuration itself. */
@@ -108,6 +110,9 @@ static void usage(FILE *to, const char *default_file) {
           "                           powers of 1024; at least 64K, at most 16T\n"
           "      --max-objects N      object table size (default 0: heap-size / 64)\n"
           "      --max-frame SIZE     largest request frame accepted (default 4M, 1K..1G)\n"
+          "      --spin-us US         after a request, poll for the next one for up to US\n"
+          "                           microseconds before sleeping (default 50, 0..1000;\n"
+          "                           0 sleeps at once)\n"
           "      --socket-group GROUP make the socket 0660 and owned by GROUP (default:\n"
           "                           0600, this user only)\n"
           "      --admin-group GROUP  members of GROUP may also use the administrative\n"
@@ -184,17 +189,30 @@ static int set_max_frame(gcd_config *cfg, const char *arg, const source *src) {
   return rc;
 }
 
-/* A count, not a size: plain digits, 0 allowed. */
-static int set_max_objects(gcd_config *cfg, const char *arg, const source *src) {
+/* A count, not a size: plain digits, 0 allowed, at most hi; what says in
+ * what unit ("a count", "a number of microseconds"). */
+static int parse_count(const char *arg, const source *src, uint64_t hi, const char *what,
+                       uint64_t *out) {
   char *end;
-  uint64_t v;
 
   errno = 0;
-  v = strtoull(arg, &end, 10);
-  if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v > MAX_OBJECTS_LIMIT)
-    return bad(src, "%s '%s' is not a count from 0 to 2147483648", src->name, arg);
-  cfg->max_objects = v;
+  *out = strtoull(arg, &end, 10);
+  if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || *out > hi)
+    return bad(src, "%s '%s' is not %s from 0 to %" PRIu64, src->name, arg, what, hi);
   return 0;
+}
+
+static int set_max_objects(gcd_config *cfg, const char *arg, const source *src) {
+  return parse_count(arg, src, MAX_OBJECTS_LIMIT, "a count", &cfg->max_objects);
+}
+
+static int set_spin_us(gcd_config *cfg, const char *arg, const source *src) {
+  uint64_t v;
+  int rc = parse_count(arg, src, MAX_SPIN_US, "a number of microseconds", &v);
+
+  if (rc == 0)
+    cfg->spin_us = (uint32_t)v;
+  return rc;
 }
 
 /* A group name, or a number; empty for none. */
@@ -343,6 +361,10 @@ static void show_max_frame(const gcd_config *cfg, char *buf, size_t len) {
   print_size(cfg->max_frame, buf, len);
 }
 
+static void show_spin_us(const gcd_config *cfg, char *buf, size_t len) {
+  snprintf(buf, len, "%" PRIu32, cfg->spin_us);
+}
+
 static void show_socket_group(const gcd_config *cfg, char *buf, size_t len) {
   print_group(cfg->group_set, cfg->socket_gid, buf, len);
 }
@@ -370,6 +392,7 @@ static const option_def options[] = {
     {"heap-size", 0, true, true, set_heap_size, show_heap_size, NULL},
     {"max-objects", 0, true, true, set_max_objects, show_max_objects, NULL},
     {"max-frame", 0, true, true, set_max_frame, show_max_frame, NULL},
+    {"spin-us", 0, true, true, set_spin_us, show_spin_us, NULL},
     {"socket-group", 0, true, true, set_socket_group, show_socket_group, NULL},
     {"admin-group", 0, true, true, set_admin_group, show_admin_group, NULL},
     {"metrics-listen", 0, true, true, set_metrics, show_metrics, NULL},
@@ -404,6 +427,7 @@ void gcd_config_defaults(gcd_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->heap_size = DEFAULT_HEAP_SIZE;
   cfg->max_frame = DEFAULT_MAX_FRAME;
+  cfg->spin_us = DEFAULT_SPIN_US;
   cfg->write_limit = WRITE_LIMIT;
   cfg->log_level = GCD_LOG_INFO;
   memcpy(cfg->metrics_listen, GCD_METRICS_DEFAULT, sizeof GCD_METRICS_DEFAULT);

@@ -230,6 +230,10 @@ static void render_server(const gcd_metrics_snapshot *s, gcd_metrics_buf *b) {
   counter(b, "gcd_connections_total", "Client connections accepted since start.",
           s->connections);
   counter(b, "gcd_requests_total", "Request frames answered since start.", s->requests);
+  family(b, "gcd_loop_spin_seconds_total", "counter",
+         "Time the loop thread spent polling for the next request instead of sleeping "
+         "(--spin-us).");
+  sample_double(b, "gcd_loop_spin_seconds_total", (double)s->loop_spin_ns / 1e9);
   family(b, "gcd_operations_total", "counter", "Operations run, by operation.");
   for (size_t i = 0; i < s->nops; i++) {
     buf_puts(b, "gcd_operations_total{op=\"");
@@ -391,6 +395,7 @@ void gcd_metrics_fill(const gcd_daemon *d, gcd_metrics_snapshot *s) {
   s->clients = d->nsessions;
   s->connections = d->sessions_total;
   s->requests = d->requests;
+  s->loop_spin_ns = d->loop_spin_ns;
   fill_ops(d, s);
   memcpy(s->errors, d->err_count, sizeof s->errors);
   gcd_metrics_fill_gc(d, &s->gc);

@@ -86,6 +86,7 @@ typedef struct gcd_metrics_snapshot {
   uint64_t objects, table_capacity;
   uint64_t allocations, frees;     /* frees of every cause */
   uint64_t clients, connections, requests;
+  uint64_t loop_spin_ns;           /* the loop's polling for requests */
   size_t nops;
   gcd_metrics_op ops[GCD_METRICS_OPS_MAX]; /* every known operation, 0 or not */
   uint64_t errors[GCD_ERR_KINDS];  /* by -code; [0] (success) is not exported */

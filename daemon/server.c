@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 
 #include "frame.h"
 #include "gcclient.h"
+#include "gcd_spin.h"
 #include "httpd.h"
 #include "log.h"
 #include "notify.h"
@@ -75,6 +77,12 @@ struct gcd_server {
   uv_async_t gc_async;  /* the collector thread finished requests */
   uv_timer_t trim;      /* gives emptied regions back (gcd_heap_trim) */
   bool trim_open;       /* trim initialised and not closed */
+  uv_idle_t spin;       /* active while the loop polls for the next request */
+  bool spin_open;       /* spin initialised and not closed */
+  int64_t spin_max_ns;  /* --spin-us; 0: never poll */
+  int64_t spin_ns;      /* the window now, 0..spin_max_ns (gcd_spin_adapt) */
+  uint64_t last_read;   /* uv_hrtime() of the latest read */
+  uint64_t spin_from;   /* uv_hrtime() of this poll's first turn; 0: none */
   bool gc_running;      /* its thread started and not yet stopped */
   gcd_daemon *d;
   gcd_httpd *httpd; /* the metrics endpoint; NULL when disabled or stopped */
@@ -111,6 +119,7 @@ typedef struct wreq {
 static void conn_close(conn *c);
 static void conn_finish(conn *c);
 static void trim_update(gcd_server *srv);
+static void spin_after_read(gcd_server *srv);
 
 /* ------------------------------------------------------------ writing */
 
@@ -529,6 +538,8 @@ static void on_eof(conn *c) {
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   conn *c = st->data;
 
+  if (nread > 0)
+    spin_after_read(c->srv);
   if (nread > 0 && !c->closing)
     feed(c, (const uint8_t *)buf->base, (size_t)nread);
   else if (nread == UV_EOF)
@@ -733,6 +744,78 @@ static void trim_stop(gcd_server *srv) {
   srv->d->gct.trim_armed = false;
 }
 
+/* --------------------------------------------------------------- spin */
+
+/* A poll ended at now: its time goes to gcd_loop_spin_seconds_total. */
+static void spin_count(gcd_server *srv, uint64_t now) {
+  if (srv->spin_from != 0)
+    srv->d->loop_spin_ns += now - srv->spin_from;
+  srv->spin_from = 0;
+}
+
+/* Loop thread. After a read the loop polls for the next request for up to
+ * the spin window before it sleeps in epoll_wait: an active idle handle
+ * makes uv_run poll without blocking, and this callback yields the CPU on
+ * each turn, so that a client on the same CPU runs at once. A request that
+ * comes within the window needs no wakeup of the loop's CPU, which between
+ * processes on different CPUs is most of a round trip and costs the
+ * client's send as much CPU time again. The window follows how soon
+ * requests come after each other (gcd_spin.h): when clients pause longer
+ * than --spin-us the loop soon stops polling, and an idle daemon never
+ * polls. */
+static void on_spin(uv_idle_t *h) {
+  gcd_server *srv = h->data;
+  uint64_t now = uv_hrtime();
+
+  if (srv->spin_from == 0)
+    srv->spin_from = now;
+  if ((int64_t)(now - srv->last_read) < srv->spin_ns) {
+    sched_yield();
+    return;
+  }
+  uv_idle_stop(h);
+  spin_count(srv, now);
+}
+
+/* Loop thread, on every read. A read that finds the loop polling leaves
+ * the window as it is; one that woke it resizes the window by the gap. */
+static void spin_after_read(gcd_server *srv) {
+  uint64_t now;
+
+  if (!srv->spin_open)
+    return;
+  now = uv_hrtime();
+  spin_count(srv, now);
+  if (!uv_is_active((uv_handle_t *)&srv->spin)) {
+    srv->spin_ns = gcd_spin_adapt(srv->spin_ns, srv->spin_max_ns,
+                                  (int64_t)(now - srv->last_read));
+    if (srv->spin_ns != 0)
+      uv_idle_start(&srv->spin, on_spin);
+  }
+  srv->last_read = now;
+}
+
+/* Polling keeps nothing alive: the handle is unreferenced and closed with
+ * the rest. */
+static int spin_start(gcd_server *srv) {
+  if (srv->d->cfg.spin_us == 0)
+    return 0;
+  if (uv_idle_init(&srv->loop, &srv->spin) != 0)
+    return GC_EIO;
+  srv->spin.data = srv;
+  srv->spin_max_ns = srv->spin_ns = (int64_t)srv->d->cfg.spin_us * 1000;
+  srv->last_read = uv_hrtime();
+  srv->spin_open = true;
+  uv_unref((uv_handle_t *)&srv->spin);
+  return 0;
+}
+
+static void spin_stop(gcd_server *srv) {
+  if (srv->spin_open)
+    uv_close((uv_handle_t *)&srv->spin, NULL);
+  srv->spin_open = false;
+}
+
 /* ------------------------------------------------------------- metrics */
 
 static int metrics_start(gcd_server *srv) {
@@ -759,6 +842,7 @@ static void server_stop(gcd_server *srv) {
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   trim_stop(srv);
+  spin_stop(srv);
   for (gcd_session *s = srv->d->sessions; s != NULL; s = s->next)
     conn_close(CONN_OF_SESSION(s));
 }
@@ -944,7 +1028,7 @@ int gcd_server_open(gcd_server **out, gcd_daemon *d) {
   *out = srv;
   if ((err = signals_start(srv)) != 0 || (err = listen_start(srv)) != 0 ||
       (err = collector_start(srv)) != 0 || (err = trim_start(srv)) != 0 ||
-      (err = metrics_start(srv)) != 0)
+      (err = spin_start(srv)) != 0 || (err = metrics_start(srv)) != 0)
     return err;
   return 0;
 }
@@ -967,6 +1051,7 @@ void gcd_server_close(gcd_server *srv) {
     return;
   collector_stop(srv);
   trim_stop(srv);
+  spin_stop(srv);
   socket_remove(srv);
   metrics_stop(srv);
   srv->stopping = true;

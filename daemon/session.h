@@ -35,6 +35,7 @@ typedef struct gcd_config {
   uint64_t heap_size;    /* payload bytes (--heap-size) */
   uint64_t max_objects;  /* 0: derived by the heap */
   uint32_t max_frame;    /* largest request frame payload (--max-frame) */
+  uint32_t spin_us;      /* the loop's longest poll for a request (--spin-us) */
   bool group_set;        /* --socket-group given */
   bool print_socket;     /* --print-socket: resolve the path, print it, exit */
   gid_t socket_gid;
@@ -77,6 +78,7 @@ typedef struct gcd_daemon {
   pid_t pid;
   time_t start_time;
   uint64_t sessions_total, requests, frame_errors;
+  uint64_t loop_spin_ns;             /* server.c: time polling for requests */
   uint64_t op_count[GCD_OP_KINDS];   /* by oneof field number */
   uint64_t err_count[GCD_ERR_KINDS]; /* by -code, over all ops and frames */
 } gcd_daemon;

@@ -363,11 +363,12 @@ typedef enum {
    *  which is most of a round trip (tens of microseconds on a virtual
    *  machine whose host does not poll for its guests) and, because waking a
    *  CPU costs the waker too, more CPU time per call than the polling
-   *  itself (docs/performance.md). While polling the caller shows as busy,
-   *  and a process on the same CPU runs first. The window adapts: answers
-   *  slower than the value (a full collection) halve it, down to 0, so slow
-   *  calls soon stop costing their window; answers that a longer window
-   *  would have caught double it again, up to the value. */
+   *  itself (the daemon polls likewise for requests: gcd --spin-us). While
+   *  polling the caller shows as busy, and a process on the same CPU runs
+   *  first. The window adapts: answers slower than the value (a full
+   *  collection) halve it, down to 0, so slow calls soon stop costing their
+   *  window; answers that a longer window would have caught double it
+   *  again, up to the value. */
   GC_OPT_SPIN_US = 4,
 } gc_option;
 

@@ -103,7 +103,8 @@ struct gc_client {
   int oneway_release;    /* gc_release() is gc_release_async(c, h, NULL) */
   unsigned timeout_ms;   /* GC_OPT_TIMEOUT_MS; 0: wait without limit */
   int64_t spin_max_ns;   /* GC_OPT_SPIN_US in ns; 0: never spin */
-  int64_t spin_ns;       /* the spin window now, 0..spin_max_ns (wire.c) */
+  int64_t spin_ns;       /* the spin window now, 0..spin_max_ns (wire.c,
+                            gcd_spin_adapt()) */
   uint64_t quiet_n;      /* quiet ops (unwatched retain, release, set_ref:
                             answered only on failure) sent or gathered since
                             the last answer read, which confirms them */
@@ -129,21 +130,6 @@ typedef struct gc__result {
   int code;
   uint64_t value;
 } gc__result;
-
-/* wire.c */
-
-/* Where a spin window that shrank to nothing starts again. */
-#define GC__SPIN_START_NS 10000
-
-/**
- * The next spin window after a wait for an answer that took waited ns,
- * from the current window (0..max): it grows (doubling, from
- * GC__SPIN_START_NS, up to max) when the answer came after the window but
- * within max, and shrinks (halving, to 0 below GC__SPIN_START_NS) when it
- * took longer than max, so that calls slower than the option allows (a
- * full collection) soon stop costing their window in CPU.
- */
-int64_t gc__spin_adapt(int64_t window, int64_t max, int64_t waited);
 
 /* errno.c */
 

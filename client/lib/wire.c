@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gcd_spin.h"
 #include "gcd_varint.h"
 #include "wire.h"
 
@@ -158,15 +159,6 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t gc__spin_adapt(int64_t window, int64_t max, int64_t waited) {
-  if (waited > max) /* a slow call: its window was CPU spent for nothing */
-    return window / 2 < GC__SPIN_START_NS ? 0 : window / 2;
-  if (waited > window) /* a longer window would have caught it */
-    return window == 0 ? (max < GC__SPIN_START_NS ? max : GC__SPIN_START_NS)
-                       : (window * 2 < max ? window * 2 : max);
-  return window;
-}
-
 /* Polls the socket for up to the spin window from t0, yielding the CPU
  * between polls so that a daemon woken on this CPU runs first. The bytes
  * received (> 0), 0 at EOF, -errno, or -EAGAIN once the window passed. */
@@ -200,7 +192,7 @@ static int recv_some(gc_client *c, void *p, size_t cap, int64_t deadline, size_t
       k = k < 0 ? -errno : k;
     } while (k == -EINTR);
     if (c->spin_max_ns != 0)
-      c->spin_ns = gc__spin_adapt(c->spin_ns, c->spin_max_ns, now_ns() - t0);
+      c->spin_ns = gcd_spin_adapt(c->spin_ns, c->spin_max_ns, now_ns() - t0);
   }
   if (k <= 0)
     return conn_lost(c, (int)-k, "reading a response");

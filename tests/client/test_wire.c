@@ -233,32 +233,12 @@ static void test_wire_damaged_answers_agree(void **state) {
   }
 }
 
-/* The spin window: kept while it catches answers, grown (from the start,
- * doubling, capped) by answers a longer one would have caught, halved to 0
- * by answers slower than the option. */
-static void test_wire_spin_window_adapts(void **state) {
-  const int64_t max = 50000, start = GC__SPIN_START_NS;
-
-  (void)state;
-  assert_int_equal(gc__spin_adapt(max, max, 3000), max);       /* caught */
-  assert_int_equal(gc__spin_adapt(20000, max, 30000), 40000); /* just missed */
-  assert_int_equal(gc__spin_adapt(40000, max, 45000), max);   /* capped */
-  assert_int_equal(gc__spin_adapt(max, max, 15000000), max / 2); /* a collection */
-  assert_int_equal(gc__spin_adapt(max / 2, max, 15000000), 12500);
-  assert_int_equal(gc__spin_adapt(12500, max, 15000000), 0);  /* below the start */
-  assert_int_equal(gc__spin_adapt(0, max, 15000000), 0);
-  assert_int_equal(gc__spin_adapt(0, max, 30000), start);     /* back from 0 */
-  assert_int_equal(gc__spin_adapt(0, 5000, 4000), 5000);      /* a small option */
-  assert_int_equal(gc__spin_adapt(0, 5000, 6000), 0);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_wire_plain_answers_read_in_place),
       cmocka_unit_test(test_wire_damaged_answers_agree),
       cmocka_unit_test(test_wire_each_kind_at_the_extremes),
       cmocka_unit_test(test_wire_random_requests),
-      cmocka_unit_test(test_wire_spin_window_adapts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

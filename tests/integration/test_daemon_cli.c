@@ -2,8 +2,9 @@
  * test_daemon_cli.c -- the gcd command line and life cycle as a user sees
  * them: --help/--version, usage errors (exit 64), the config file and its
  * precedence, --check-config (0, 64, 78), one daemon per socket,
- * stale socket files, clean stops on SIGTERM/SIGINT, the socket's mode, and
- * what a connected client sees when the daemon goes away.
+ * stale socket files, clean stops on SIGTERM/SIGINT, the socket's mode,
+ * what a connected client sees when the daemon goes away, and a daemon that
+ * stops polling for requests once its clients fall quiet.
  */
 #include <signal.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -124,6 +126,53 @@ static void test_daemon_cli_client_sees_closed_after_stop(void **state) {
   gc_close(c);
 }
 
+/* CPU time (user + system) the process has used, in ms. */
+static long cpu_ms(pid_t pid) {
+  char path[64], line[1024], *p;
+  unsigned long long ut = 0, st = 0;
+  FILE *f;
+
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  assert_non_null(f = fopen(path, "r"));
+  assert_non_null(fgets(line, sizeof line, f));
+  fclose(f);
+  assert_non_null(p = strrchr(line, ')'));
+  assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                          &ut, &st), 2);
+  return (long)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+/* Requests back to back, then none: with the longest spin window, polling
+ * (a busy CPU) may outlast the last request by 1 ms at most, so over the
+ * next 600 ms the daemon uses next to no CPU. A daemon that kept polling
+ * would use all 600. Also with polling off. */
+static void test_daemon_cli_quiet_daemon_stops_polling(void **state) {
+  static const char *spins[] = {"1000", "0"};
+
+  for (size_t i = 0; i < sizeof spins / sizeof *spins; i++) {
+    h_daemon d = {0};
+    gc_client *c;
+    gc_handle h;
+    long before;
+
+    h_daemon_start(&d, "--heap-size", "1M", "--spin-us", spins[i], NULL);
+    c = h_connect(&d, "then-quiet");
+    assert_ok(gc_alloc(c, 0, 8, 0, &h), c);
+    for (int k = 0; k < 20000; k++) {
+      assert_ok(gc_retain(c, h), c);
+      assert_ok(gc_release(c, h), c);
+    }
+    usleep(50000);
+    before = cpu_ms(d.pid);
+    usleep(600000);
+    if (cpu_ms(d.pid) - before > 100)
+      fail_msg("--spin-us %s: the quiet daemon used %ld ms of CPU in 600 ms", spins[i],
+               cpu_ms(d.pid) - before);
+    assert_ok(gc_release(c, h), c);
+    h_close(&d, c);
+  }
+}
+
 static void write_conf(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
 
@@ -201,6 +250,7 @@ int main(void) {
       cmocka_unit_test(test_daemon_cli_socket_mode_0600),
       cmocka_unit_test(test_daemon_cli_sigint_stops_cleanly),
       cmocka_unit_test(test_daemon_cli_client_sees_closed_after_stop),
+      cmocka_unit_test(test_daemon_cli_quiet_daemon_stops_polling),
   };
 
   signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test: it must not come */

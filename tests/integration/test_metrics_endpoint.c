@@ -72,6 +72,9 @@ static void test_metrics_endpoint_counts_what_clients_do(void **state) {
   assert_true(h_metric(after, "gcd_heap_objects") == N_ALLOCS - 1);
   assert_true(h_metric(after, "gcd_clients_connected") == 1);
   assert_true(h_metric(after, "gcd_heap_size_bytes") == 4 << 20);
+  /* Requests back to back: the loop polled between them (--spin-us 50). */
+  assert_true(h_metric(after, "gcd_loop_spin_seconds_total") >
+              h_metric(before, "gcd_loop_spin_seconds_total"));
   assert_true(h_metric(after, "gcd_errors_total{code=\"GC_ESTALE\"}") == 0);
   assert_true(h_metric(after, "process_open_fds") > 0);
   free(after);

@@ -128,6 +128,16 @@ static void test_config_sizes(void **state) {
   assert_err_has(r, "--max-objects '-1' is not a count from 0 to 2147483648");
   assert_int_equal(load(r, "--max-objects", "1000", NULL), GCD_CONFIG_RUN);
   assert_int_equal(r->cfg.max_objects, 1000);
+
+  assert_int_equal(load(r, NULL), GCD_CONFIG_RUN);
+  assert_int_equal(r->cfg.spin_us, 50);
+  assert_int_equal(load(r, "--spin-us", "0", NULL), GCD_CONFIG_RUN);
+  assert_int_equal(r->cfg.spin_us, 0);
+  assert_int_equal(load(r, "--spin-us", "1000", NULL), GCD_CONFIG_RUN);
+  assert_int_equal(r->cfg.spin_us, 1000);
+  assert_int_equal(load(r, "--spin-us", "1001", NULL), EX_USAGE);
+  assert_err_has(r, "--spin-us '1001' is not a number of microseconds from 0 to 1000");
+  assert_int_equal(load(r, "--spin-us", "5ms", NULL), EX_USAGE);
 }
 
 static void test_config_groups(void **state) {
@@ -256,9 +266,10 @@ static void test_config_check_prints_what_reads_back(void **state) {
   run *r = *state;
   gcd_config first;
 
-  write_file(r, "heap-size = 3M\nsocket-group = root\n");
+  write_file(r, "heap-size = 3M\nsocket-group = root\nspin-us = 20\n");
   assert_int_equal(load(r, "--check-config", "--max-objects", "77", "--socket",
                         "/tmp/x.sock", NULL), 0);
+  assert_non_null(strstr(r->out, "spin-us = 20\n"));
   assert_non_null(strstr(r->out, "heap-size = 3M\n"));
   assert_non_null(strstr(r->out, "max-objects = 77\n"));
   assert_non_null(strstr(r->out, "socket = /tmp/x.sock\n"));
@@ -270,6 +281,7 @@ static void test_config_check_prints_what_reads_back(void **state) {
   assert_int_equal(r->cfg.heap_size, first.heap_size);
   assert_int_equal(r->cfg.max_objects, first.max_objects);
   assert_int_equal(r->cfg.max_frame, first.max_frame);
+  assert_int_equal(r->cfg.spin_us, first.spin_us);
   assert_int_equal(r->cfg.socket_gid, first.socket_gid);
   assert_string_equal(r->cfg.socket_path, first.socket_path);
   assert_string_equal(r->cfg.metrics_listen, first.metrics_listen);

@@ -109,6 +109,7 @@ static void test_metrics_families_are_named_by_convention(void **state) {
   assert_non_null(strstr(text, "# TYPE gcd_gc_duration_seconds histogram\n"));
   assert_non_null(strstr(text, "# TYPE gcd_gc_loop_stall_seconds histogram\n"));
   assert_non_null(strstr(text, "# TYPE gcd_requests_total counter\n"));
+  assert_non_null(strstr(text, "# TYPE gcd_loop_spin_seconds_total counter\n"));
   /* Without /proc figures the process families are left out, not zero. */
   assert_null(strstr(text, "process_cpu_seconds_total"));
   free(text);
@@ -223,6 +224,7 @@ static void test_metrics_fill_from_a_daemon(void **state) {
   d.op_count[2] = 7;  /* alloc */
   d.op_count[0] = 1;
   d.requests = 3;
+  d.loop_spin_ns = UINT64_C(1500000000);
   gcd_metrics_fill(&d, &s);
   gcd_metrics_fill_process(&s.process);
   text = render(&s);
@@ -230,6 +232,7 @@ static void test_metrics_fill_from_a_daemon(void **state) {
   assert_sample(text, "gcd_heap_allocations_total", 1);
   assert_sample(text, "gcd_heap_size_bytes", 1 << 20);
   assert_sample(text, "gcd_requests_total", 3);
+  assert_sample(text, "gcd_loop_spin_seconds_total", 1.5);
   assert_sample(text, "gcd_operations_total{op=\"alloc\"}", 7);
   assert_sample(text, "gcd_operations_total{op=\"verify\"}", 0);
   assert_sample(text, "gcd_operations_total{op=\"hello\"}", 0);
