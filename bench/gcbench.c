@@ -38,6 +38,7 @@
 static char sock_path[256];
 static char tmp_dir[128];
 static pid_t gcd_pid;
+static const char *gcd_spin_us; /* --spin-us for the next start_gcd(); NULL: default */
 
 /* ----------------------------------------------------------- utilities */
 
@@ -115,8 +116,11 @@ static void start_gcd(const char *bin, uint64_t max_objects) {
   snprintf(heap, sizeof heap, "%" PRIu64 "M", heap_mb);
   snprintf(objs, sizeof objs, "%" PRIu64, max_objects + 4096);
   if ((gcd_pid = fork()) == 0) {
-    execl(bin, bin, "--socket", sock_path, "--heap-size", heap, "--max-objects", objs,
-          "--metrics-listen", "", "--log-level", "warn", (char *)NULL);
+    const char *argv[] = {bin, "--socket", sock_path, "--heap-size", heap, "--max-objects",
+                          objs, "--metrics-listen", "", "--log-level", "warn",
+                          gcd_spin_us ? "--spin-us" : NULL, gcd_spin_us, NULL};
+
+    execv(bin, (char *const *)argv);
     perror(bin);
     _exit(127);
   }
@@ -350,8 +354,8 @@ static void print_rate(const char *key, uint64_t ops, uint64_t ns) {
   printf("%s.ops_per_s %.0f\n", key, (double)ops * 1e9 / (double)ns);
 }
 
-/* Where the ops cases' keys start: "gcd.ops." with the library's default
- * spin-wait, "gcd.ops.sleep." with none (GC_OPT_SPIN_US 0). */
+/* Where the ops cases' keys start: "gcd.ops." with client and daemon
+ * polling before they sleep, "gcd.ops.sleep." with neither. */
 static const char *ops_pre = "gcd.ops.";
 
 /* CPU time so far, in ns: of this process, and of the daemon. */
@@ -491,8 +495,9 @@ static void ops_create_drop(gc_client *c, size_t n) {
 /* n pairs of operations at depth 1, n16 at depth 16: at either depth a
  * case should run as long as its Redis counterpart, since across CPUs the
  * rate moves with the scheduler over seconds (bench/run.sh). The answered
- * cases run twice: with the library's default spin-wait, and sleeping at
- * once (GC_OPT_SPIN_US 0). */
+ * cases run twice: with client and daemon polling for up to 50 us before
+ * they sleep (their defaults), and with both sleeping at once
+ * (GC_OPT_SPIN_US 0, gcd --spin-us 0). */
 static int cmd_ops(const char *bin, size_t n, size_t n16) {
   uint64_t *lat = malloc(2 * n * sizeof *lat);
   gc_client *c;
@@ -507,7 +512,12 @@ static int cmd_ops(const char *bin, size_t n, size_t n16) {
   ops_retain(c, n16, 16, false);
   ops_retain(c, n16, 16, true);
   ops_create_drop(c, n / 2);
+  gc_close(c);
+  stop_gcd();
   ops_pre = "gcd.ops.sleep.";
+  gcd_spin_us = "0";
+  start_gcd(bin, 1u << 20);
+  c = connect_or_die("gcbench-ops-sleeping");
   CHECK(gc_set_option(c, GC_OPT_SPIN_US, 0), c);
   ops_alloc_sync(c, n, lat);
   ops_alloc_pipe(c, n16, 16, true);

@@ -95,8 +95,9 @@ ANSWERED = lambda d: (("alloc_release", "alloc+release (synchronous)"),
 
 
 def same_loop(r, pre):
-    print("-- Redis behind a loop like gcd's client (a send, then receives), each side's "
-          "client polling for up to 50 us first, or sleeping at once")
+    print("-- Redis behind a loop like gcd's client (a send, then receives), polling for up "
+          "to 50 us first or sleeping at once; gcd as above, both ends polling or neither "
+          "(Redis has no polling of its own)")
     for d in (1, 16):
         for how, key, gpre in (("polling", "", "gcd.ops."), ("sleeping", ".sleep", "gcd.ops.sleep.")):
             same = f"{pre}redis.same_client{key}."
@@ -113,7 +114,7 @@ def same_loop(r, pre):
     u = "alloc_release.p1.lat.under_10us_pct"
     v = "set.p1.lat.under_10us_pct"
     nan = float("nan")
-    print(f"depth 1, round trips under 10 us (both processes on one CPU): gcd polling "
+    print(f"depth 1, round trips under 10 us: gcd polling "
           f"{r.get('gcd.ops.' + u, nan):.1f} %, sleeping {r.get('gcd.ops.sleep.' + u, nan):.1f} %; "
           f"Redis behind the same loop polling {r.get('redis.same_client.' + v, nan):.1f} %, "
           f"sleeping {r.get('redis.same_client.sleep.' + v, nan):.1f} %")
@@ -135,7 +136,7 @@ def ops(r, pre="", title="== operations vs Redis (one connection; redis-benchmar
     if pre + "redis.set.p1.ops_per_s" not in r:
         return
     print(title)
-    print("-- gcd's client as by default: polling for up to 50 us for an answer before sleeping")
+    print("-- gcd as by default: client and daemon each poll for up to 50 us before they sleep")
     refs = {}
     for d in (1, 16):
         rs = r.get(f"{pre}redis.set.p{d}.ops_per_s")
@@ -152,7 +153,7 @@ def ops(r, pre="", title="== operations vs Redis (one connection; redis-benchmar
             ("retain_release_oneway", "retain+release (all one-way)")))
     latency(r, pre + "gcd.ops.alloc_release.p1.lat.", pre + "redis.set.p1.lat.")
     if f"{pre}gcd.ops.sleep.retain_release.p1.ops_per_s" in r:
-        print("-- gcd's client sleeping at once (GC_OPT_SPIN_US 0)")
+        print("-- gcd with neither polling (GC_OPT_SPIN_US 0, gcd --spin-us 0)")
         for d in refs:
             gcd_lines(r, pre + "gcd.ops.sleep.", d, *refs[d], ANSWERED(d))
         latency(r, pre + "gcd.ops.sleep.alloc_release.p1.lat.", pre + "redis.set.p1.lat.")
