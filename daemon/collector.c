@@ -369,6 +369,8 @@ void gcd_gc_begin(gcd_gc *gc, int gen) {
   next_stamp(gc);
   gc->nzombies = gc->ntouched = gc->ncand = 0;
   gc->unreach_closed = false;
+  gc->by_inref = gen == GCD_GC_GENERATIONS - 1 && gc->count[GCD_GC_PERMANENT] == 0 &&
+                 gc->count[GCD_GC_GARBAGE] == 0 && !gc->heap->inrefs_lost && !gc->no_inref;
   gc->scan_hwm = gc->heap->table_hwm; /* entries above are younger */
   gc->active = true;
 }
@@ -443,17 +445,37 @@ static uint64_t wide_add(gcd_gc *gc, uint32_t x, uint64_t c) {
   return gc->nwide++;
 }
 
-/* The update's locals, as scan is the other passes'. */
+/* The update's locals, as scan is the other passes'. inrefs is NULL but
+ * under by_inref. */
 typedef struct fill {
   _Atomic uint32_t *word;
   uint32_t *cand;
   const _Atomic uint64_t *counts;
-  uint64_t ncand, wide_from, stamp;
+  const _Atomic uint32_t *inrefs;
+  uint32_t *outs;
+  uint64_t ncand, wide_from, stamp, inside, nouts;
 } fill;
 
+/* Under by_inref: x's gc_refs is final at once, count less the references
+ * from slots, all of which come from members; clamped to the field, as the
+ * subtract's end clamps (only the sign matters from here on). A count
+ * below the inref can only be read while the loop thread changes x, which
+ * makes x dirty: 0 then, like any value. */
+HOT uint64_t update_inref(fill *f, uint32_t x, uint64_t c) {
+  uint32_t v = atomic_load_explicit(&f->inrefs[x], memory_order_relaxed);
+  uint64_t in = gcd_inref_of(v), r = c > in ? c - in : 0;
+  f->inside += in;
+  if (gcd_leafrefs_of(v) != 0)
+    f->outs[f->nouts++] = x;
+  return f->stamp | (BIAS + (r < REFS_MAX ? r : REFS_MAX));
+}
+
 HOT void update_one(gcd_gc *gc, fill *f, uint32_t x) {
-  uint64_t c = atomic_load_explicit(&f->counts[x], memory_order_relaxed);
-  uint64_t w = c < f->wide_from ? f->stamp | (BIAS + c) : f->stamp | WIDE | wide_add(gc, x, c);
+  uint64_t c = atomic_load_explicit(&f->counts[x], memory_order_relaxed), w;
+  if (f->inrefs != NULL)
+    w = update_inref(f, x, c);
+  else
+    w = c < f->wide_from ? f->stamp | (BIAS + c) : f->stamp | WIDE | wide_add(gc, x, c);
   atomic_store_explicit(&f->word[x], (uint32_t)w, memory_order_relaxed);
   f->cand[f->ncand++] = x;
 }
@@ -490,6 +512,7 @@ static void update_by_index(gcd_gc *gc, fill *f) {
 
 uint64_t gcd_gc_update_refs(gcd_gc *gc) {
   fill f = {.word = gc->word, .cand = gc->cand, .counts = gc->heap->counts,
+            .inrefs = gc->by_inref ? gc->heap->inrefs : NULL, .outs = gc->outs,
             .wide_from = gc->wide_from, .stamp = (uint64_t)gc->stamp << STAMP_SHIFT};
   if (gc->words_stale)
     clear_words(gc);
@@ -502,6 +525,8 @@ uint64_t gcd_gc_update_refs(gcd_gc *gc) {
   gc->ncand = f.ncand;
   assert(gc->ncand == gc->count[GCD_GC_WORK]); /* the tags and the list agree */
   gc->nwork = gc->ncand;
+  gc->refs_inside = f.inside;
+  gc->nouts = f.nouts;
   return gc->ncand;
 }
 
@@ -606,6 +631,8 @@ static void wide_settle(gcd_gc *gc) {
  * that refer outside the set are listed in outs[], and the references
  * inside are counted, for free_unreachable(). */
 void gcd_gc_subtract_refs(gcd_gc *gc) {
+  if (gc->by_inref)
+    return; /* the update did it */
   ahead a = {0};
   const scan sc = scan_of(gc);
   uint32_t *outs = gc->outs;
@@ -902,7 +929,7 @@ static uint64_t release_outside(gcd_gc *gc, uint64_t wh) {
   for (uint32_t k = 0, n = gcd_where_n(wh); k < n; k++) {
     uint32_t t = atomic_load_explicit(&s[k], memory_order_relaxed);
     if (t != 0 && !in_unreach(gc, t))
-      freed += gcd_heap_decref(gc->heap, t);
+      freed += gcd_heap_decref_slot(gc->heap, t);
   }
   return freed;
 }

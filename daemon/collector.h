@@ -148,6 +148,14 @@ typedef struct gcd_gc {
   uint32_t *outs;                /* collector thread; cap entries */
   uint64_t nouts;
   bool unreach_closed;
+  /* A full collection with nothing frozen and nothing on the garbage list,
+   * while the heap's inrefs are exact (heap.h): every reference from a slot
+   * to a member then comes from a member, so update sets gc_refs to count
+   * minus inref at once, lists outs[] from the leaf fields and sums
+   * refs_inside from the inrefs, and there is no subtract pass (set at
+   * begin, under the lock). */
+  bool by_inref;
+  bool no_inref;                 /* tests: every collection subtracts */
   uint64_t nunreach;             /* members the mark left unreachable */
   uint32_t stamp;                /* of the active or last collection */
   /* Loop thread (or lock held): the epoch of the collection that saw the

@@ -166,7 +166,9 @@ static int private_alloc(gcd_heap *h) {
   h->where = gcd_shm_private_alloc(cap * sizeof *h->where);
   h->free = gcd_shm_private_alloc(cap * sizeof *h->free);
   h->edges = gcd_shm_private_alloc(slots * sizeof *h->edges);
-  return h->counts && h->where && h->free && h->edges ? 0 : GC_ENOMEM;
+  h->inrefs = gcd_shm_private_alloc(cap * sizeof *h->inrefs);
+  h->inref_max = GCD_INREF_MAX;
+  return h->counts && h->where && h->free && h->edges && h->inrefs ? 0 : GC_ENOMEM;
 }
 
 static void private_free(gcd_heap *h) {
@@ -176,6 +178,8 @@ static void private_free(gcd_heap *h) {
   gcd_shm_private_free(h->where, cap * sizeof *h->where);
   gcd_shm_private_free(h->free, cap * sizeof *h->free);
   gcd_shm_private_free((void *)h->edges, slots * sizeof *h->edges);
+  gcd_shm_private_free((void *)h->inrefs, cap * sizeof *h->inrefs);
+  h->inrefs = NULL;
   h->counts = NULL;
   h->where = NULL;
   h->free = NULL;
@@ -355,6 +359,7 @@ static void entry_publish(gcd_heap *h, uint32_t i, uint32_t type,
   o->data_off = doff;
   o->nbytes = nbytes;
   h->where[i] = nslots > 0 ? soff << GCD_WHERE_SHIFT | nslots : 0;
+  atomic_store_explicit(&h->inrefs[i], 0, RELAXED);
   count_store(h, i, 1);
   if (nslots > 0)
     flags |= GCD_OBJ_TRACKED;
@@ -475,16 +480,60 @@ static void obj_kill(gcd_heap *h, uint32_t i, uint32_t *dying) {
   *dying = i;
 }
 
+/* inrefs[i] += d (the inref field, or with d = 1 << GCD_INREF_BITS the
+ * leaf field), the caller having checked that the field is not stuck at
+ * its ceiling. Loop thread, or the collector under the lock: the only
+ * writers, so a load and a store do. */
+static void inrefs_add(gcd_heap *h, uint32_t i, uint32_t d) {
+  uint32_t v = atomic_load_explicit(&h->inrefs[i], RELAXED);
+
+  atomic_store_explicit(&h->inrefs[i], v + d, RELAXED);
+}
+
+/* One slot more (d = 1) or less (d = -1) holds t. A field at its ceiling
+ * stays there: the count is lost (heap.h). */
+static void inref_move(gcd_heap *h, uint32_t t, int d) {
+  uint32_t in = gcd_inref_of(atomic_load_explicit(&h->inrefs[t], RELAXED));
+
+  if (in >= h->inref_max || (d > 0 && in + 1 == h->inref_max)) {
+    if (in < h->inref_max)
+      inrefs_add(h, t, 1);
+    h->inrefs_lost = true;
+    return;
+  }
+  inrefs_add(h, t, (uint32_t)d);
+}
+
+/* Object i's slot now holds (d = 1) or no longer holds (d = -1) the
+ * untracked object t, which i's leaf field counts; at its ceiling it
+ * sticks, meaning "unknown": the collector then reads i's slots, which is
+ * always correct. */
+static void leafref_move(gcd_heap *h, uint32_t i, uint32_t t, int d) {
+  uint32_t leaf;
+
+  if (t == 0 || (gcd_heap_flags(h, t) & GCD_OBJ_TRACKED))
+    return;
+  leaf = gcd_leafrefs_of(atomic_load_explicit(&h->inrefs[i], RELAXED));
+  if (leaf < GCD_LEAFREFS_MAX)
+    inrefs_add(h, i, d > 0 ? UINT32_C(1) << GCD_INREF_BITS
+                           : (uint32_t)-(UINT32_C(1) << GCD_INREF_BITS));
+}
+
 /* Stores handle, whose index is t, in slot s of the arena and in its
- * private copy; returns the index the slot held. Loop thread: the only
- * writer of slots, so a load and a store do (no locked exchange, on a path
- * that may run ten million times in a row); release, for clients that read
- * the slot with acquire. */
+ * private copy, and moves the slot's reference from the index it held to t
+ * in inrefs; returns the index the slot held. Loop thread: the only writer
+ * of slots, so a load and a store do (no locked exchange, on a path that
+ * may run ten million times in a row); release, for clients that read the
+ * slot with acquire. */
 static uint32_t slot_store(gcd_heap *h, uint64_t s, uint64_t handle, uint32_t t) {
   uint32_t old = atomic_load_explicit(&h->edges[s], RELAXED);
 
   atomic_store_explicit(&h->slots[s], handle, RELEASE);
   atomic_store_explicit(&h->edges[s], t, RELAXED);
+  if (old != 0)
+    inref_move(h, old, -1);
+  if (t != 0)
+    inref_move(h, t, 1);
   return old;
 }
 
@@ -615,6 +664,12 @@ void gcd_heap_warm_state(gcd_heap *h, uint32_t index) {
   atomic_fetch_or_explicit(&h->states[index].flags, 0, RELAXED);
 }
 
+/* Collector, lock held: a slot of an object it frees held index. */
+uint64_t gcd_heap_decref_slot(gcd_heap *h, uint32_t index) {
+  inref_move(h, index, -1);
+  return gcd_heap_decref(h, index);
+}
+
 /* Loop thread. */
 uint64_t gcd_heap_decref(gcd_heap *h, uint32_t index) {
   uint64_t count = gcd_heap_refcount(h, index), left = count - 1;
@@ -659,6 +714,8 @@ int gcd_heap_set_ref(gcd_heap *h, uint64_t obj, uint32_t slot, uint64_t target) 
     gcd_heap_incref(h, t);
   touch(h, gcd_handle_index(obj));
   old = slot_store(h, at, target, t);
+  leafref_move(h, gcd_handle_index(obj), t, 1);
+  leafref_move(h, gcd_handle_index(obj), old, -1);
   if (old != 0)
     gcd_heap_decref(h, old);
   return 0;
@@ -716,6 +773,7 @@ typedef struct vblock {
 typedef struct vstate {
   const gcd_heap *h;
   uint64_t *counts;  /* slot references to each index */
+  uint64_t leafrefs; /* of the object verify_slots() read last */
   vblock *sblocks, *dblocks;
   uint64_t ns, nd;   /* entries in sblocks, dblocks */
   uint64_t live, slot_units, data_units;
@@ -803,6 +861,7 @@ static int verify_slots(vstate *v, uint32_t i) {
   const gcd_obj *o = &v->h->table[i];
   uint32_t t;
 
+  v->leafrefs = 0;
   for (uint32_t k = 0; k < o->nslots; k++) {
     uint64_t c = atomic_load_explicit(&v->h->slots[o->slots + k], RELAXED);
     uint32_t e = atomic_load_explicit(&v->h->edges[o->slots + k], RELAXED);
@@ -814,10 +873,23 @@ static int verify_slots(vstate *v, uint32_t i) {
       t = 0;
     else
       v->counts[t]++;
+    if (t != 0 && !(gcd_heap_flags(v->h, t) & GCD_OBJ_TRACKED))
+      v->leafrefs++;
     if (e != t)
       return FAIL("object %u slot %u: holds index %u, the daemon's copy says %u",
                   i, k, t, e);
   }
+  return 0;
+}
+
+/* inrefs (heap.h), second half: i's leaf field against its slots, exact
+ * below the ceiling (at it, unknown). */
+static int verify_leafrefs(vstate *v, uint32_t i) {
+  uint32_t leaf = gcd_leafrefs_of(atomic_load_explicit(&v->h->inrefs[i], RELAXED));
+
+  if (leaf < GCD_LEAFREFS_MAX && leaf != v->leafrefs)
+    return FAIL("object %u: %" PRIu64 " slots hold untracked objects, inrefs says %u",
+                i, v->leafrefs, leaf);
   return 0;
 }
 
@@ -832,9 +904,22 @@ static int verify_entry(vstate *v, uint32_t i) {
   if (++v->live > v->h->objects) /* and the block lists would overflow */
     return FAIL("heap: more live entries than the %" PRIu64 " objects counted",
                 v->h->objects);
-  if ((err = verify_blocks(v, i)) != 0)
+  if ((err = verify_blocks(v, i)) != 0 || (err = verify_slots(v, i)) != 0)
     return err;
-  return verify_slots(v, i);
+  return verify_leafrefs(v, i);
+}
+
+/* inrefs (heap.h): i's inref field is its references from slots, unless it is stuck at
+ * the ceiling (then inrefs_lost says so). */
+static int verify_inref(vstate *v, uint32_t i) {
+  uint32_t in = gcd_inref_of(atomic_load_explicit(&v->h->inrefs[i], RELAXED));
+
+  if (in >= v->h->inref_max && v->h->inrefs_lost)
+    return 0;
+  if (in != v->counts[i])
+    return FAIL("object %u (handle 0x%016" PRIx64 "): %" PRIu64 " references from "
+                "slots, inrefs says %u", i, gcd_heap_handle(v->h, i), v->counts[i], in);
+  return 0;
 }
 
 /* I2: each live count equals what was counted plus the outside references;
@@ -857,7 +942,7 @@ static int verify_count(vstate *v, uint32_t i, const uint64_t *external) {
     return FAIL("object %u (handle 0x%016" PRIx64 "): refcount %" PRIu64
                 " in the table, %" PRIu64 " in the daemon's copy",
                 i, gcd_heap_handle(v->h, i), rc, gcd_heap_refcount(v->h, i));
-  return 0;
+  return verify_inref(v, i);
 }
 
 static int vblock_cmp(const void *x, const void *y) {

@@ -60,6 +60,15 @@ _Static_assert(GC_SLOTS_MAX < (UINT64_C(1) << GCD_WHERE_SHIFT), "nslots fits in 
 _Static_assert(GCD_SLOTS_CAP_MAX <= (UINT64_C(1) << (64 - GCD_WHERE_SHIFT)),
                "a slot offset fits in where[]");
 
+/* inrefs[i] (below): references to i from slots, and i's slots that hold
+ * an untracked object. */
+#define GCD_INREF_BITS 24
+#define GCD_INREF_MAX ((UINT32_C(1) << GCD_INREF_BITS) - 1)
+#define GCD_LEAFREFS_MAX (UINT32_MAX >> GCD_INREF_BITS)
+
+static inline uint32_t gcd_inref_of(uint32_t v) { return v & GCD_INREF_MAX; }
+static inline uint32_t gcd_leafrefs_of(uint32_t v) { return v >> GCD_INREF_BITS; }
+
 static inline uint64_t gcd_where_off(uint64_t w) { return w >> GCD_WHERE_SHIFT; }
 static inline uint32_t gcd_where_n(uint64_t w) {
   return (uint32_t)(w & ((UINT64_C(1) << GCD_WHERE_SHIFT) - 1));
@@ -91,6 +100,19 @@ typedef struct gcd_heap {
   uint64_t *where;
   uint32_t *free;
   uint64_t nfree;
+  /* inrefs[i], private and dense like counts (loop thread writes, the
+   * collector reads), for a full collection that needs no subtract pass
+   * (collector.c): the low GCD_INREF_BITS count the slots of live objects
+   * that hold i (its references from objects, of its count); the bits above
+   * count i's own slots that hold an untracked object (one without slots),
+   * up to GCD_LEAFREFS_MAX, where the field sticks (then: unknown). An inref
+   * field that would pass GCD_INREF_MAX sticks there and sets
+   * inrefs_lost: the counts are no longer exact, and the collector stops
+   * relying on them for good. inref_max is GCD_INREF_MAX but for tests.
+   * The verifier recounts both from the slots. */
+  _Atomic uint32_t *inrefs;
+  uint32_t inref_max;
+  bool inrefs_lost;
   /* Each slot's target again, as a table index (0: null), private and
    * dense (4 bytes a slot, on huge pages where the system allows): what the
    * collector's passes and the frees read instead of the shared 8-byte slot
@@ -162,6 +184,10 @@ void gcd_heap_incref(gcd_heap *h, uint32_t index);
  * objects freed.
  */
 uint64_t gcd_heap_decref(gcd_heap *h, uint32_t index);
+
+/** gcd_heap_decref() for a reference held by a slot of an object the
+ *  collector frees without clearing its slots: inrefs follows. */
+uint64_t gcd_heap_decref_slot(gcd_heap *h, uint32_t index);
 
 /**
  * Stores target (0 clears) in slot of obj; the target gains a reference and

@@ -29,11 +29,16 @@ static uint64_t *ext_new(fixture *f) {
   return f->ext;
 }
 
+/* The suite runs twice: full collections by the heap's inrefs where they
+ * may (no subtract pass), then with every collection subtracting. */
+static bool subtract_always;
+
 static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   gcd_heap_config cfg = {.data_size = 16u << 20, .max_objects = 1u << 20};
   assert_int_equal(gcd_heap_init(&f->heap, &cfg), 0);
   assert_int_equal(gcd_gc_init(&f->gc, &f->heap), 0);
+  f->gc.no_inref = subtract_always;
   *state = f;
   return 0;
 }
@@ -287,6 +292,7 @@ static void test_collector_stamp_wrap_forgets_old_members(void **state) {
  * garbage is garbage, and one that a client also holds survives. */
 static void test_collector_wide_counts_stay_exact(void **state) {
   fixture *f = *state;
+  f->gc.no_inref = true; /* wide[] is the subtract's */
   f->gc.wide_from = 3;
   uint64_t hub = obj(f, 1), held = obj(f, 1), r[3];
   for (int i = 0; i < 3; i++) { /* each r[i] holds itself, the hub and held */
@@ -316,6 +322,7 @@ static void test_collector_wide_counts_stay_exact(void **state) {
  * free; the next collection that can count it frees it. */
 static void test_collector_wide_overflow_keeps_the_member(void **state) {
   fixture *f = *state;
+  f->gc.no_inref = true;
   f->gc.wide_from = 2;
   f->gc.wide_max = 0;
   uint64_t hub = obj(f, 1), r[2];
@@ -415,6 +422,98 @@ static void test_collector_cycle_reachable_only_from_garbage_freed(void **state)
   assert_int_equal(live(f), 0);
   assert_stale(f, leaf);
   verify(f, NULL);
+}
+
+/* A full collection takes gc_refs from the heap's inrefs, with no subtract
+ * pass: a garbage cycle that holds a leaf and a survivor is freed, and the
+ * leaf (listed by its referrer's leaf field) and the survivor (U not
+ * closed) each lose exactly the cycle's reference. */
+static void test_collector_full_collection_by_inrefs(void **state) {
+  fixture *f = *state;
+  uint64_t leaf = obj(f, 0), s = obj(f, 1), a = obj(f, 3), b = obj(f, 1);
+  link(f, a, 0, b);
+  link(f, b, 0, a);
+  link(f, a, 1, leaf);
+  link(f, a, 2, s);
+  link(f, s, 0, leaf);
+  drop(f, leaf);
+  drop(f, a);
+  drop(f, b);
+  gcd_gc_begin(&f->gc, 2);
+  assert_int_equal(f->gc.by_inref, !subtract_always);
+  gcd_gc_update_refs(&f->gc);
+  gcd_gc_subtract_refs(&f->gc);
+  gcd_gc_mark(&f->gc);
+  assert_false(f->gc.unreach_closed); /* a -> s leaves U for a survivor */
+  gcd_gc_result r = finish(f);
+  assert_int_equal(r.unreachable, 2);
+  assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, s)), 1);
+  assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, leaf)), 1);
+  assert_stale(f, a);
+  verify_held(f, s);
+  /* a garbage pair holding the leaf only: U closed, the leaf released */
+  uint64_t c = obj(f, 2), d = obj(f, 1);
+  link(f, c, 0, d);
+  link(f, d, 0, c);
+  link(f, c, 1, leaf);
+  drop(f, c);
+  drop(f, d);
+  gcd_gc_begin(&f->gc, 2);
+  gcd_gc_update_refs(&f->gc);
+  gcd_gc_subtract_refs(&f->gc);
+  gcd_gc_mark(&f->gc);
+  assert_true(f->gc.unreach_closed); /* s survives, held from outside */
+  assert_int_equal(f->gc.nouts, 2);  /* c and s, for the leaf */
+  assert_int_equal(finish(f).unreachable, 2);
+  assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, leaf)), 1);
+  verify_held(f, s);
+}
+
+/* What a frozen object or one on the garbage list refers to counts in its
+ * inref, yet neither referrer is a member: a full collection with either
+ * around subtracts, and keeps what only they hold. */
+static void test_collector_inrefs_unused_beside_frozen_or_garbage(void **state) {
+  fixture *f = *state;
+  uint64_t p = obj(f, 1), x;
+  gcd_gc_freeze(&f->gc);
+  x = obj(f, 1);
+  link(f, p, 0, x);
+  drop(f, x); /* held by frozen p alone */
+  gcd_gc_begin(&f->gc, 2);
+  assert_false(f->gc.by_inref);
+  gcd_gc_update_refs(&f->gc);
+  gcd_gc_subtract_refs(&f->gc);
+  gcd_gc_mark(&f->gc);
+  assert_int_equal(finish(f).unreachable, 0);
+  verify_held(f, p);
+  gcd_gc_unfreeze(&f->gc);
+  link(f, p, 0, 0);
+  drop(f, p);
+  assert_int_equal(live(f), 0);
+  /* a garbage pair saved, then given a child only it holds */
+  uint64_t a, b, y;
+  f->gc.debug = GCD_GC_DEBUG_SAVEALL;
+  dropped_pair(f, &a, &b);
+  assert_int_equal(collect(f, 2).unreachable, 2);
+  f->gc.debug = 0;
+  y = obj(f, 1);
+  assert_int_equal(gcd_heap_set_ref(&f->heap, a, 0, y), 0); /* a's slot held b */
+  drop(f, y);
+  gcd_gc_begin(&f->gc, 2);
+  assert_false(f->gc.by_inref);
+  gcd_gc_update_refs(&f->gc);
+  gcd_gc_subtract_refs(&f->gc);
+  gcd_gc_mark(&f->gc);
+  finish(f);
+  assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, y)), 1);
+  assert_int_equal(gcd_gc_clear_garbage(&f->gc), 2);
+  assert_int_equal(collect(f, 2).unreachable, 0);
+  verify(f, NULL);
+  /* and with the heap's inrefs lost */
+  f->heap.inrefs_lost = true;
+  gcd_gc_begin(&f->gc, 2);
+  assert_false(f->gc.by_inref);
+  finish(f);
 }
 
 static void test_collector_outside_child_released(void **state) {
@@ -976,6 +1075,8 @@ int main(void) {
       T(test_collector_cycle_reachable_from_cycle_root_survives),
       T(test_collector_cycle_reachable_only_from_garbage_freed),
       T(test_collector_outside_child_released),
+      T(test_collector_full_collection_by_inrefs),
+      T(test_collector_inrefs_unused_beside_frozen_or_garbage),
     T(test_collector_garbage_reference_to_survivor_released),
     T(test_collector_closed_garbage_releases_what_lies_outside),
     T(test_collector_rescue_reopens_closed_garbage),
@@ -1002,5 +1103,7 @@ int main(void) {
       T(test_collector_verify_catches_broken_list),
 #undef T
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests_name("by inrefs where possible", tests, NULL, NULL);
+  subtract_always = true;
+  return failed + cmocka_run_group_tests_name("always subtracting", tests, NULL, NULL);
 }

@@ -656,6 +656,62 @@ static void test_heap_verify_catches_corrupt_refcount(void **state) {
   assert_heap_ok(f);
 }
 
+static uint32_t inref(const fixture *f, uint64_t handle) {
+  return gcd_inref_of(atomic_load(&f->h.inrefs[index_of(&f->h, handle)]));
+}
+
+static uint32_t leafrefs(const fixture *f, uint64_t handle) {
+  return gcd_leafrefs_of(atomic_load(&f->h.inrefs[index_of(&f->h, handle)]));
+}
+
+/* inrefs follows every slot: set, replaced, cleared, released by a free;
+ * the leaf field counts the slots holding untracked objects and sticks at
+ * its ceiling (unknown from then on), which the verifier accepts. */
+static void test_heap_inrefs_follow_the_slots(void **state) {
+  fixture *f = *state;
+  uint64_t a = new_obj(f, 300, 0), b = new_obj(f, 1, 0), leaf = new_obj(f, 0, 8);
+
+  for (uint32_t k = 0; k < 300; k++)
+    assert_int_equal(gcd_heap_set_ref(&f->h, a, k, leaf), 0);
+  assert_int_equal(inref(f, leaf), 300);
+  assert_int_equal(leafrefs(f, a), GCD_LEAFREFS_MAX);
+  assert_heap_ok(f);
+  for (uint32_t k = 0; k < 100; k++)
+    assert_int_equal(gcd_heap_set_ref(&f->h, a, k, b), 0);
+  assert_int_equal(inref(f, leaf), 200);
+  assert_int_equal(inref(f, b), 100);
+  assert_int_equal(leafrefs(f, a), GCD_LEAFREFS_MAX); /* stuck: 200 unknown */
+  assert_heap_ok(f);
+  assert_int_equal(gcd_heap_set_ref(&f->h, b, 0, leaf), 0);
+  assert_int_equal(leafrefs(f, b), 1);
+  assert_int_equal(gcd_heap_set_ref(&f->h, b, 0, 0), 0);
+  assert_int_equal(leafrefs(f, b), 0);
+  assert_int_equal(drop(f, a), 1); /* its slots go: leaf and b lose them */
+  assert_int_equal(inref(f, leaf), 0);
+  assert_int_equal(inref(f, b), 0);
+  assert_false(f->h.inrefs_lost);
+  assert_heap_ok(f);
+}
+
+/* An inref that reaches the ceiling sticks there and says the counts are
+ * lost for good; the verifier then leaves that field alone. */
+static void test_heap_inref_ceiling_loses_the_counts(void **state) {
+  fixture *f = *state;
+  uint64_t t = new_obj(f, 0, 8), r[4];
+
+  f->h.inref_max = 3;
+  for (int i = 0; i < 4; i++) {
+    r[i] = new_obj(f, 1, 0);
+    assert_int_equal(gcd_heap_set_ref(&f->h, r[i], 0, t), 0);
+  }
+  assert_true(f->h.inrefs_lost);
+  assert_int_equal(inref(f, t), 3);
+  assert_heap_ok(f);
+  drop(f, r[0]);
+  assert_int_equal(inref(f, t), 3); /* stuck */
+  assert_heap_ok(f);
+}
+
 static void test_heap_verify_catches_corrupt_slot(void **state) {
   fixture *f = *state;
   uint64_t a = new_obj(f, 2, 0), b = new_obj(f, 0, 8), c = new_obj(f, 0, 8);
@@ -673,7 +729,17 @@ static void test_heap_verify_catches_corrupt_slot(void **state) {
   assert_non_null(strstr(msg, "slot 1: holds index")); /* its private copy lags */
   atomic_store(&f->h.edges[oa->slots + 1], index_of(&f->h, b));
   assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
+  assert_non_null(strstr(msg, "1 slots hold untracked objects, inrefs says 0"));
+  atomic_store(&f->h.inrefs[index_of(&f->h, a)], UINT32_C(1) << GCD_INREF_BITS);
+  assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
   assert_non_null(strstr(msg, "refcount 1, counted 2 (slots 1, external 1)"));
+  atomic_store(&f->h.counts[index_of(&f->h, b)], 2);
+  atomic_store(&f->h.table[index_of(&f->h, b)].refcount, 2);
+  assert_int_equal(gcd_heap_verify(&f->h, f->ext, msg, sizeof msg), GC_ECORRUPT);
+  assert_non_null(strstr(msg, "1 references from slots, inrefs says 0"));
+  atomic_store(&f->h.counts[index_of(&f->h, b)], 1);
+  atomic_store(&f->h.table[index_of(&f->h, b)].refcount, 1);
+  atomic_store(&f->h.inrefs[index_of(&f->h, a)], 0);
   atomic_store(slot, 0);
   atomic_store(&f->h.edges[oa->slots + 1], 0);
   assert_heap_ok(f);
@@ -765,6 +831,8 @@ int main(void) {
       cmocka_unit_test(test_heap_init_reserve_failure_is_enomem),
       T(test_heap_verify_catches_corrupt_refcount),
       T(test_heap_verify_catches_corrupt_slot),
+      T(test_heap_inrefs_follow_the_slots),
+      T(test_heap_inref_ceiling_loses_the_counts),
       T(test_heap_verify_catches_stale_private_copies),
       T(test_heap_verify_catches_shared_or_foreign_blocks),
   };
