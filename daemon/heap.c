@@ -909,8 +909,8 @@ static int verify_entry(vstate *v, uint32_t i) {
   return verify_leafrefs(v, i);
 }
 
-/* inrefs (heap.h): i's inref field is its references from slots, unless it is stuck at
- * the ceiling (then inrefs_lost says so). */
+/* inrefs (heap.h): i's inref field is its references from slots, unless
+ * it is stuck at the ceiling (then inrefs_lost says so). */
 static int verify_inref(vstate *v, uint32_t i) {
   uint32_t in = gcd_inref_of(atomic_load_explicit(&v->h->inrefs[i], RELAXED));
 
