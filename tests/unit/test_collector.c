@@ -441,9 +441,7 @@ static void test_collector_full_collection_by_inrefs(void **state) {
   drop(f, b);
   gcd_gc_begin(&f->gc, 2);
   assert_int_equal(f->gc.by_inref, !subtract_always);
-  gcd_gc_update_refs(&f->gc);
-  gcd_gc_subtract_refs(&f->gc);
-  gcd_gc_mark(&f->gc);
+  gcd_gc_scan(&f->gc);
   assert_false(f->gc.unreach_closed); /* a -> s leaves U for a survivor */
   gcd_gc_result r = finish(f);
   assert_int_equal(r.unreachable, 2);
@@ -459,9 +457,7 @@ static void test_collector_full_collection_by_inrefs(void **state) {
   drop(f, c);
   drop(f, d);
   gcd_gc_begin(&f->gc, 2);
-  gcd_gc_update_refs(&f->gc);
-  gcd_gc_subtract_refs(&f->gc);
-  gcd_gc_mark(&f->gc);
+  gcd_gc_scan(&f->gc);
   assert_true(f->gc.unreach_closed); /* s survives, held from outside */
   assert_int_equal(f->gc.nouts, 2);  /* c and s, for the leaf */
   assert_int_equal(finish(f).unreachable, 2);
@@ -481,9 +477,7 @@ static void test_collector_inrefs_unused_beside_frozen_or_garbage(void **state) 
   drop(f, x); /* held by frozen p alone */
   gcd_gc_begin(&f->gc, 2);
   assert_false(f->gc.by_inref);
-  gcd_gc_update_refs(&f->gc);
-  gcd_gc_subtract_refs(&f->gc);
-  gcd_gc_mark(&f->gc);
+  gcd_gc_scan(&f->gc);
   assert_int_equal(finish(f).unreachable, 0);
   verify_held(f, p);
   gcd_gc_unfreeze(&f->gc);
@@ -501,9 +495,7 @@ static void test_collector_inrefs_unused_beside_frozen_or_garbage(void **state) 
   drop(f, y);
   gcd_gc_begin(&f->gc, 2);
   assert_false(f->gc.by_inref);
-  gcd_gc_update_refs(&f->gc);
-  gcd_gc_subtract_refs(&f->gc);
-  gcd_gc_mark(&f->gc);
+  gcd_gc_scan(&f->gc);
   finish(f);
   assert_int_equal(gcd_heap_refcount(&f->heap, ix(f, y)), 1);
   assert_int_equal(gcd_gc_clear_garbage(&f->gc), 2);
